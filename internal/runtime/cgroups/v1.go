@@ -1,0 +1,365 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hako-dev/hako/internal/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// v1 is the cgroup v1 Manager: one directory per hierarchy.
+type v1 struct {
+	paths map[string]string // controller → the container's directory
+	// unified is the container's directory in the cgroup2 hierarchy of a
+	// hybrid host, unifiedRoot that hierarchy's mount point ("" after Load).
+	unified, unifiedRoot string
+	// mounts are the hierarchies; nil after Load until V1Hierarchies.
+	mounts []Mount
+}
+
+func newV1(cfg *Config, mode Mode, p string, rel bool) (*v1, error) {
+	mounts, unified := cfg.Mounts, ""
+	if mounts == nil {
+		var err error
+		if mounts, unified, err = readMounts(cfg.Root); err != nil {
+			return nil, err
+		}
+	}
+	switch mode {
+	case ModeV1:
+		unified = ""
+	case ModeHybrid:
+		if unified == "" {
+			unified = cfg.Root + "/unified"
+		}
+	}
+	if len(mounts) == 0 {
+		return nil, fmt.Errorf("no cgroup hierarchy is mounted under %s: %w", cfg.Root, errdefs.ErrUnavailable)
+	}
+	var own map[string]string
+	if rel {
+		var err error
+		if own, err = ownCgroups(cfg); err != nil {
+			return nil, err
+		}
+	}
+	m := &v1{paths: make(map[string]string, len(mounts)+2), mounts: mounts}
+	for _, mt := range mounts {
+		dir := mt.Dir + p
+		if rel {
+			dir = mt.Dir + path.Join(underSubtree(own[mt.Controllers[0]], mt.Subtree), p)
+		}
+		for _, c := range mt.Controllers {
+			m.paths[c] = dir
+		}
+	}
+	if unified != "" {
+		m.unifiedRoot, m.unified = unified, unified+p
+		if rel {
+			m.unified = unified + path.Join("/", own[""], p)
+		}
+	}
+	return m, nil
+}
+
+// dirs lists the container's directories, each once, in a stable order.
+func (m *v1) dirs() []string {
+	out := make([]string, 0, len(m.paths)+1)
+	for _, d := range m.paths {
+		out = append(out, d)
+	}
+	if m.unified != "" {
+		out = append(out, m.unified)
+	}
+	sort.Strings(out)
+	j := 0
+	for i, d := range out {
+		if i == 0 || d != out[j-1] {
+			out[j] = d
+			j++
+		}
+	}
+	return out[:j]
+}
+
+func (m *v1) Create(r *specs.LinuxResources) error {
+	plan, err := m.plan(r)
+	if err != nil {
+		return err
+	}
+	for _, d := range m.dirs() {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create cgroup %s: %w", d, unwrapPath(err))
+		}
+	}
+	if d := m.paths["cpuset"]; d != "" {
+		if err := fillCpuset(d); err != nil {
+			return err
+		}
+	}
+	if m.unified != "" && m.paths["hugetlb"] == "" && m.unifiedRoot != "" {
+		// Best effort unless hugepage limits need it: a failure shows up
+		// when they are written.
+		err := enableControllers(m.unifiedRoot, m.unified, []string{"hugetlb"})
+		if err != nil && r != nil && len(r.HugepageLimits) > 0 {
+			return err
+		}
+	}
+	return m.apply(r, plan, false)
+}
+
+func (m *v1) Set(r *specs.LinuxResources) error {
+	plan, err := m.plan(r)
+	if err != nil {
+		return err
+	}
+	return m.apply(r, plan, true)
+}
+
+// fillCpuset copies cpuset.cpus and cpuset.mems from the parent into dir,
+// and into every ancestor up to the first one that has them, when they are
+// empty: a task cannot join a cpuset with no CPUs or no memory nodes.
+func fillCpuset(dir string) error {
+	cpus, err := readFile(dir, "cpuset.cpus")
+	if err != nil {
+		return err
+	}
+	mems, err := readFile(dir, "cpuset.mems")
+	if err != nil {
+		return err
+	}
+	if cpus != "" && mems != "" {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent == dir {
+		return fmt.Errorf("fill cpuset of %s: no ancestor has CPUs and memory nodes", dir)
+	}
+	if err := fillCpuset(parent); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, cur string }{{"cpuset.cpus", cpus}, {"cpuset.mems", mems}} {
+		if f.cur != "" {
+			continue
+		}
+		v, err := readFile(parent, f.name)
+		if err != nil {
+			return err
+		}
+		if err := writeFile(dir, f.name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *v1) Join(pid int) error {
+	s := strconv.Itoa(pid)
+	for _, d := range m.dirs() {
+		if err := writeFile(d, "cgroup.procs", s); err != nil {
+			return fmt.Errorf("join pid %d to cgroup: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+func (m *v1) Paths() map[string]string {
+	out := make(map[string]string, len(m.paths)+1)
+	for k, v := range m.paths {
+		out[k] = v
+	}
+	if m.unified != "" {
+		out[""] = m.unified
+	}
+	return out
+}
+
+// Freezer states, in freezer.state.
+const (
+	frozen   = "FROZEN"
+	freezing = "FREEZING"
+	thawed   = "THAWED"
+)
+
+func (m *v1) Freeze() error {
+	dir := m.paths["freezer"]
+	if dir == "" {
+		return fmt.Errorf("freeze: the freezer controller is not mounted: %w", errdefs.ErrNotImplemented)
+	}
+	// A task stuck in the kernel can keep the cgroup FREEZING; writing
+	// FROZEN again retries the tasks that were not frozen yet.
+	for i := 0; i < 500; i++ {
+		if i%50 == 0 {
+			if err := writeFile(dir, "freezer.state", frozen); err != nil {
+				return err
+			}
+		}
+		st, err := readFile(dir, "freezer.state")
+		if err != nil {
+			return err
+		}
+		switch st {
+		case frozen:
+			return nil
+		case freezing:
+			time.Sleep(backoff(i))
+		default:
+			return fmt.Errorf("freeze %s: unexpected freezer state %q", dir, st)
+		}
+	}
+	thawErr := writeFile(dir, "freezer.state", thawed)
+	return errors.Join(fmt.Errorf("freeze %s: its processes did not stop in time: %w", dir, errdefs.ErrUnavailable), thawErr)
+}
+
+func (m *v1) Thaw() error {
+	dir := m.paths["freezer"]
+	if dir == "" {
+		return fmt.Errorf("thaw: the freezer controller is not mounted: %w", errdefs.ErrNotImplemented)
+	}
+	for i := 0; i < 500; i++ {
+		if i%50 == 0 {
+			if err := writeFile(dir, "freezer.state", thawed); err != nil {
+				return err
+			}
+		}
+		st, err := readFile(dir, "freezer.state")
+		if err != nil {
+			return err
+		}
+		if st == thawed {
+			return nil
+		}
+		time.Sleep(backoff(i))
+	}
+	return fmt.Errorf("thaw %s: its processes did not resume in time: %w", dir, errdefs.ErrUnavailable)
+}
+
+// backoff is the wait before poll number i of a state change: 100µs
+// doubling to 10ms, about 5s over 500 polls.
+func backoff(i int) time.Duration {
+	if i >= 7 {
+		return 10 * time.Millisecond
+	}
+	return 100 * time.Microsecond << i
+}
+
+func (m *v1) Frozen() (bool, error) {
+	dir := m.paths["freezer"]
+	if dir == "" {
+		return false, nil
+	}
+	st, err := readFile(dir, "freezer.state")
+	if err != nil {
+		return false, err
+	}
+	return st == frozen, nil
+}
+
+// pidsDir is the hierarchy to list processes from: pids and freezer are
+// joined by every process of the container, and never skipped.
+func (m *v1) pidsDir() string {
+	for _, c := range [...]string{"pids", "freezer", "memory", "cpu", "devices"} {
+		if d := m.paths[c]; d != "" {
+			return d
+		}
+	}
+	if d := m.dirs(); len(d) > 0 {
+		return d[0]
+	}
+	return ""
+}
+
+func (m *v1) Pids() ([]int, error) {
+	pids, err := procs(m.pidsDir(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	return pids, nil
+}
+
+func (m *v1) Kill(sig unix.Signal) error {
+	if m.paths["freezer"] == "" {
+		return signalAll(m.Pids, sig)
+	}
+	was, err := m.Frozen()
+	if err != nil {
+		return err
+	}
+	if !was {
+		// Freezing only keeps forks from escaping the signal: if it fails
+		// (and it thaws again when it times out), signal anyway.
+		_ = m.Freeze()
+	}
+	err = signalAll(m.Pids, sig)
+	if !was || sig == unix.SIGKILL {
+		err = errors.Join(err, m.Thaw())
+	}
+	return err
+}
+
+// signalAll sends sig to every pid listed; processes that exited are not
+// an error.
+func signalAll(list func() ([]int, error), sig unix.Signal) error {
+	pids, err := list()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("signal pid %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+func (m *v1) Destroy() error {
+	var first error
+	for _, d := range m.dirs() {
+		if err := removeTree(d); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (m *v1) hierarchies() []Hierarchy {
+	mounts := m.mounts
+	if mounts == nil {
+		mounts, _, _ = readMounts("")
+		m.mounts = mounts
+	}
+	var out []Hierarchy
+	for _, mt := range mounts {
+		dir := m.paths[mt.Controllers[0]]
+		if dir == "" || dir != mt.Dir && !strings.HasPrefix(dir, mt.Dir+"/") {
+			continue
+		}
+		name := filepath.Base(mt.Dir)
+		h := Hierarchy{Name: name, Controllers: mt.Controllers, Source: dir}
+		for _, c := range mt.Controllers {
+			if c != name && !strings.HasPrefix(c, "name=") {
+				h.Links = append(h.Links, c)
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// unwrapPath drops the path os adds to an error, since callers name it.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
