@@ -19,8 +19,11 @@ func OpenPty(ptmx string) (master, peer *os.File, err error) {
 		unix.Close(mfd)
 		return nil, nil, fmt.Errorf("unlock pty: %w", err)
 	}
-	pfd, err := unix.IoctlRetInt(mfd, unix.TIOCGPTPEER)
-	if err != nil {
+	// TIOCGPTPEER takes the open flags of the peer as its argument.
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	pfd := int(r)
+	if errno != 0 {
+		err := error(errno)
 		// Kernels before 4.13: fall back to the pts path.
 		n, err2 := unix.IoctlGetInt(mfd, unix.TIOCGPTN)
 		if err2 != nil {
@@ -32,8 +35,6 @@ func OpenPty(ptmx string) (master, peer *os.File, err error) {
 			unix.Close(mfd)
 			return nil, nil, fmt.Errorf("open pty peer: %w", err)
 		}
-	} else {
-		unix.CloseOnExec(pfd)
 	}
 	return os.NewFile(uintptr(mfd), "pty-master"), os.NewFile(uintptr(pfd), "pty-peer"), nil
 }

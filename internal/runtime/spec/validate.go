@@ -340,6 +340,11 @@ func (v *validator) linux() {
 			v.fail("linux.personality.domain %q: must be LINUX or LINUX32", p.Domain)
 		}
 	}
+	if l.MemoryPolicy != nil {
+		if _, err := linux.ParseMemPolicy(l.MemoryPolicy); err != nil {
+			v.fail("%v", err)
+		}
+	}
 	if l.IntelRdt != nil {
 		v.err = fmt.Errorf("linux.intelRdt: Intel RDT is not supported by hako: %w", errdefs.ErrNotImplemented)
 	}

@@ -1,0 +1,52 @@
+package initproc
+
+import (
+	"github.com/hako-dev/hako/internal/runtime/process"
+	"golang.org/x/sys/unix"
+)
+
+// exec enters a running container (the runtime already placed this process
+// in the container's pid, network, ipc, uts and cgroup namespaces and its
+// cgroup; the user namespace, if any, was joined before this binary
+// started) and executes the requested process there.
+func (c *child) exec() error {
+	msg, _, err := c.conn.Expect(process.MsgConfig)
+	if err != nil {
+		return err
+	}
+	cfg := msg.Config
+	s := cfg.Spec
+	if err := dialListener(s); err != nil {
+		return err
+	}
+	if c.mntFD >= 0 {
+		if err := joinMountNS(c.mntFD); err != nil {
+			return err
+		}
+	}
+	// Never keep the runtime's working directory: it is outside the
+	// container (CVE-2024-21626).
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if _, _, err := c.conn.Expect(process.MsgJoined); err != nil {
+		return err
+	}
+	pr, err := prepare(cfg, s.Process)
+	if err != nil {
+		return err
+	}
+	var fds []int
+	if s.Process.Terminal {
+		master, err := pr.setupConsole()
+		if err != nil {
+			return err
+		}
+		defer master.Close()
+		fds = append(fds, int(master.Fd()))
+	}
+	if err := c.conn.Send(&process.Message{Type: process.MsgReady}, fds...); err != nil {
+		return err
+	}
+	return pr.exec()
+}

@@ -1,0 +1,121 @@
+// Package initproc is the child side of the runtime: the container's init
+// until it executes the container process, and the child that enters a
+// running container for exec. The protocol with the runtime is described in
+// package process.
+//
+// Everything here runs on the main OS thread, locked from package
+// initialization: namespaces joined with setns, credentials, capabilities,
+// no_new_privs and the seccomp filter are per-thread, and the final execve
+// from this thread is what carries them into the container process.
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+
+	"github.com/hako-dev/hako/internal/runtime/process"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	goruntime.LockOSThread()
+}
+
+// Mode returns the child role from the environment, or "" when this process
+// is not a runtime child.
+func Mode() string { return os.Getenv(process.EnvMode) }
+
+// Main runs the child and never returns.
+func Main() {
+	mode := os.Getenv(process.EnvMode)
+	syncFD := envFD(process.EnvSyncFD)
+	fifoFD := envFD(process.EnvFifoFD)
+	mntFD := envFD(process.EnvMntFD)
+	if fd := envFD(process.EnvExtraFD); fd >= 0 {
+		unix.Close(fd) // the runtime binary, passed through nsenter
+	}
+	for _, k := range []string{process.EnvMode, process.EnvSyncFD, process.EnvFifoFD, process.EnvMntFD, process.EnvExtraFD} {
+		os.Unsetenv(k)
+	}
+	if syncFD < 0 {
+		fmt.Fprintln(os.Stderr, "hako: this is the container init; it is started by the runtime, not by hand")
+		os.Exit(2)
+	}
+	conn := process.NewConn(syncFD)
+	c := &child{conn: conn, fifoFD: fifoFD, mntFD: mntFD}
+	var err error
+	switch mode {
+	case "create":
+		err = c.create()
+	case "exec":
+		err = c.exec()
+	default:
+		err = fmt.Errorf("unknown init mode %q", mode)
+	}
+	// Only failures get here: execve does not return.
+	c.fail(err)
+}
+
+type child struct {
+	conn   *process.Conn
+	fifoFD int
+	mntFD  int
+	// started is set once the runtime that created us may be gone, so
+	// errors must go to stderr instead of the socket.
+	detachedErr bool
+}
+
+// fail reports err to the runtime (or to stderr once the runtime is gone)
+// and exits with a shell-like status.
+func (c *child) fail(err error) {
+	code := 1
+	var ee *execError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	msg := err.Error()
+	if c.detachedErr {
+		// The runtime that created us is gone; "start" reads the error
+		// back from the fifo (see runtime.Container.Start).
+		if c.fifoFD >= 0 {
+			b := []byte(msg)
+			if len(b) > 4096 {
+				b = b[:4096]
+			}
+			unix.Write(c.fifoFD, b)
+		}
+		fmt.Fprintf(os.Stderr, "hako: %s\n", msg)
+	} else if c.conn.Send(&process.Message{Type: process.MsgError, Error: msg, Code: code}) != nil {
+		fmt.Fprintf(os.Stderr, "hako: %s\n", msg)
+	}
+	os.Exit(code)
+}
+
+func envFD(name string) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// joinMountNS enters the mount namespace fd on this thread. The thread
+// first stops sharing its filesystem context with the other Go threads,
+// which setns(CLONE_NEWNS) requires.
+func joinMountNS(fd int) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare filesystem context: %w", err)
+	}
+	if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("join mount namespace: %w", err)
+	}
+	unix.Close(fd)
+	return nil
+}
