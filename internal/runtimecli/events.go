@@ -1,0 +1,66 @@
+package runtimecli
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/hako-dev/hako/internal/runtime"
+	"github.com/spf13/cobra"
+)
+
+type event struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data any    `json:"data,omitempty"`
+}
+
+func newEvents(g *globals) *cobra.Command {
+	var interval time.Duration
+	var stats bool
+	cmd := &cobra.Command{
+		Use:   "events [flags] ID",
+		Short: "print a container's resource usage as JSON events (once with --stats)",
+		Args:  exactArgs(1, "a container ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.load(args[0])
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			emit := func() error {
+				s, err := c.Stats()
+				if err != nil {
+					return err
+				}
+				return enc.Encode(event{Type: "stats", ID: c.ID(), Data: s})
+			}
+			if stats {
+				return emit()
+			}
+			var lastOOM uint64
+			for {
+				s, err := c.Stats()
+				if err != nil {
+					if c.State().Status == runtime.StatusStopped {
+						return nil
+					}
+					return err
+				}
+				if s.OOMKills > lastOOM {
+					if err := enc.Encode(event{Type: "oom", ID: c.ID()}); err != nil {
+						return err
+					}
+					lastOOM = s.OOMKills
+				}
+				if err := enc.Encode(event{Type: "stats", ID: c.ID(), Data: s}); err != nil {
+					return err
+				}
+				time.Sleep(interval)
+			}
+		},
+	}
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between stats events")
+	cmd.Flags().BoolVar(&stats, "stats", false, "print the current stats once and exit")
+	return cmd
+}
