@@ -67,11 +67,11 @@ const (
 
 // Message is one packet of the protocol.
 type Message struct {
-	Type   string      `json:"type"`
-	Error  string      `json:"error,omitempty"`
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
 	// Code goes with Error: 127 or 126 when the process could not be
 	// executed (see ChildError.Code).
-	Code int `json:"code,omitempty"`
+	Code   int         `json:"code,omitempty"`
 	Config *InitConfig `json:"config,omitempty"`
 }
 
