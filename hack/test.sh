@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of hako: vet and format checks, unit tests, root tests
+# (namespaces, mounts, cgroups, for real), race-detector runs of the
+# concurrent packages, black-box tests of the built binary, and the OCI
+# runtime-tools conformance suite with its pass/fail thresholds.
+# Needs root, Go 1.26 and the packages hack/deps.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format and vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt'ed:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+step "build"
+mkdir -p bin
+go build -o bin/hako ./cmd/hako
+ln -f bin/hako bin/hako-runtime
+
+step "unit and root tests"
+go test -count=1 -timeout 20m ./...
+
+step "race detector on the concurrent packages"
+CGO_ENABLED=1 go test -count=1 -race -timeout 10m ./internal/runtime/process/ ./internal/runtimecli/
+
+step "OCI runtime-tools conformance"
+test/conformance/oci.sh bin/hako-runtime
