@@ -10,7 +10,7 @@ if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static file >/dev/null
 fi
 mkdir -p bin
-CGO_ENABLED=0 go build -o bin/hako ./cmd/hako
+CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -o bin/hako ./cmd/hako
 ln -sf hako bin/hako-runtime
 
 bundle=$(mktemp -d /tmp/hako-demo.XXXXXX)

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
-export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
+# json/v2 under encoding/json decodes a spec 2-3x faster on first use.
+export CGO_ENABLED=0 GOEXPERIMENT=jsonv2 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 step() { printf '\n== %s\n' "$*"; }
 

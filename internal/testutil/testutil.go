@@ -161,7 +161,7 @@ func HakoBinary(t testing.TB) string {
 		out := filepath.Join(binDir, "hako")
 		cmd := exec.Command("go", "build", "-o", out, "./cmd/hako")
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOEXPERIMENT=jsonv2")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			binErr = &buildError{err, string(b)}
 			return

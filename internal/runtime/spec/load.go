@@ -44,8 +44,7 @@ func Decode(data []byte) (*specs.Spec, error) {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			// Offset counts the offending byte itself.
-			line, col := position(data, se.Offset-1)
+			line, col := position(data, se.Offset-syntaxErrorSkew)
 			return nil, fmt.Errorf("invalid JSON at line %d, column %d: %s: %w", line, col, se.Error(), errdefs.ErrInvalidArgument)
 		case errors.As(err, &te):
 			line, col := position(data, te.Offset)
