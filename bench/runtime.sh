@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bench/runtime.sh: hako's OCI runtime beside crun and runc, in one run, on
+# the same busybox bundle: run of /bin/true, run with a new network
+# namespace, run with a 64 MiB memory limit, 100 create+start+delete
+# sequentially and 8-way parallel, exec into a running container, peak RSS,
+# and podman run with each runtime. Prints medians and ratios against crun
+# (bench/runtime-perf.sh does the measuring; see its header for knobs).
+#
+#   sudo bench/runtime.sh            # all sections
+#   PERF_SECTIONS="run exec" sudo bench/runtime.sh
+#
+# A benchmark, never a test: results vary with the machine; compare the
+# ratios, which are taken in the same run. Record them in bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+hack/deps.sh
+mkdir -p bin
+CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -trimpath -ldflags "-s -w" -o bin/hako ./cmd/hako
+# A hard link: the harness resolves symlinks and hako picks its face from
+# the name it is called by.
+ln -f bin/hako bin/hako-runtime
+rts=(crun runc "$PWD/bin/hako-runtime")
+exec bench/runtime-perf.sh "${rts[@]}"
