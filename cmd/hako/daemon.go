@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hako-dev/hako/internal/api/server"
+	"github.com/hako-dev/hako/internal/api/server/router/system"
+	"github.com/hako-dev/hako/internal/daemon"
+	"github.com/spf13/cobra"
+)
+
+// newDaemonCommand is "hako daemon": the engine serving the Engine API.
+func newDaemonCommand() *cobra.Command {
+	var hosts []string
+	var root, runRoot string
+	var allowRemote, debug bool
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "run the engine: the Docker Engine API on a unix socket (started by the CLI when needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version}, hosts, allowRemote)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&hosts, "host", "H", nil, "address to serve on, repeatable: unix:///path or tcp://127.0.0.1:PORT (default unix://<runroot>/hako.sock)")
+	f.StringVar(&root, "root", envOr("HAKO_ROOT", daemon.DefaultRoot), "persistent state (images, containers, volumes) (env HAKO_ROOT)")
+	f.StringVar(&runRoot, "runroot", envOr("HAKO_RUNROOT", daemon.DefaultRunRoot), "runtime state and the default socket (env HAKO_RUNROOT)")
+	f.BoolVar(&allowRemote, "allow-remote-tcp", false, "allow tcp:// on non-loopback addresses (the API gives root on this host)")
+	f.BoolVarP(&debug, "debug", "D", false, "log debug messages")
+	return cmd
+}
+
+func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote bool) (retErr error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := d.Close(); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+	cfg = d.Config()
+	if len(hosts) == 0 {
+		hosts = []string{"unix://" + filepath.Join(cfg.RunRoot, "hako.sock")}
+	}
+	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion))
+	var listeners []net.Listener
+	for _, h := range hosts {
+		l, err := server.Listen(h, allowRemote)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", h, err)
+		}
+		listeners = append(listeners, l)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	log.Info("hako daemon started", "version", version, "root", cfg.Root, "runroot", cfg.RunRoot, "hosts", hosts, "pid", os.Getpid())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		retErr = err
+	}
+	log.Info("hako daemon stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Streams such as /events never end by themselves: close them after
+	// the grace period.
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+	}
+	wg.Wait()
+	for _, h := range hosts {
+		if p, ok := unixPath(h); ok {
+			os.Remove(p)
+		}
+	}
+	return retErr
+}
+
+func unixPath(h string) (string, bool) {
+	if len(h) > 7 && h[:7] == "unix://" {
+		return h[7:], true
+	}
+	if len(h) > 0 && h[0] == '/' {
+		return h, true
+	}
+	return "", false
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

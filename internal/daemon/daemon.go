@@ -1,0 +1,202 @@
+// Package daemon is the composition root of the engine: it owns the state
+// directories, the metadata database and the services (images, containers,
+// networks, volumes, events) and wires them together. It knows nothing of
+// HTTP or flags: the API server and the CRI adapt it to their protocols.
+//
+// # State on disk
+//
+//	<Root>/                 (default /var/lib/hako)
+//	  metadata.db           bbolt: images, tags, containers, ... (one writer)
+//	  id                    the daemon's ID, as `hako info` shows it
+//	<RunRoot>/              (default /run/hako: lost at reboot, as it should)
+//	  hako.sock             the Engine API (see the api/server package)
+//	  hako.pid              the daemon's pid, locked while it runs
+//
+// Only one daemon may use a Root at a time: the pid file is locked with
+// flock, and bbolt locks its file too.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hako-dev/hako/internal/daemon/events"
+	"github.com/hako-dev/hako/internal/errdefs"
+	eventtypes "github.com/moby/moby/api/types/events"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for Config.
+const (
+	DefaultRoot    = "/var/lib/hako"
+	DefaultRunRoot = "/run/hako"
+)
+
+// Config is what the daemon is started with.
+type Config struct {
+	// Root holds persistent state (images, containers, volumes).
+	Root string
+	// RunRoot holds state that must not survive a reboot: the socket,
+	// the pid file, runtime state.
+	RunRoot string
+	// Version is hako's version, for /version and /info.
+	Version string
+}
+
+// Daemon is the running engine.
+type Daemon struct {
+	cfg     Config
+	db      *bolt.DB
+	pidFile *os.File
+	id      string
+	started time.Time
+	events  *events.Bus
+}
+
+// New opens (or creates) the daemon's state and returns the engine. It
+// fails with a Conflict error when another daemon uses the same Root or
+// RunRoot.
+func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
+	if cfg.Root == "" {
+		cfg.Root = DefaultRoot
+	}
+	if cfg.RunRoot == "" {
+		cfg.RunRoot = DefaultRunRoot
+	}
+	for _, p := range []*string{&cfg.Root, &cfg.RunRoot} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		*p = abs
+	}
+	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("create root %s: %w", cfg.Root, err)
+	}
+	if err := os.MkdirAll(cfg.RunRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("create run root %s: %w", cfg.RunRoot, err)
+	}
+	d := &Daemon{cfg: cfg, started: time.Now(), events: events.New()}
+	defer func() {
+		if retErr != nil {
+			d.Close()
+		}
+	}()
+	if err := d.lockPidFile(); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(filepath.Join(cfg.Root, "metadata.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("metadata database %s is in use by another process: %w", filepath.Join(cfg.Root, "metadata.db"), errdefs.ErrConflict)
+		}
+		return nil, fmt.Errorf("open metadata database: %w", err)
+	}
+	d.db = db
+	if d.id, err = loadOrCreateID(filepath.Join(cfg.Root, "id")); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// lockPidFile takes RunRoot/hako.pid, so that a second daemon on the same
+// directories fails at once with a message naming the first.
+func (d *Daemon) lockPidFile() error {
+	p := filepath.Join(d.cfg.RunRoot, "hako.pid")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(p)
+		f.Close()
+		return fmt.Errorf("another hako daemon (pid %s) is using %s: %w", strings.TrimSpace(string(b)), d.cfg.RunRoot, errdefs.ErrConflict)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return err
+	}
+	d.pidFile = f
+	return nil
+}
+
+// loadOrCreateID returns the daemon ID stored at p, creating it (atomically)
+// the first time.
+func loadOrCreateID(p string) (string, error) {
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var buf [16]byte
+	rand.Read(buf[:])
+	id := hex.EncodeToString(buf[:])
+	if err := writeFileAtomic(p, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("daemon id: %w", err)
+	}
+	return id, nil
+}
+
+// writeFileAtomic writes data to a temp file beside p, syncs it and
+// renames it over p: a crash leaves the old content or the new, never a
+// mix.
+func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// Config returns the configuration the daemon runs with (paths made
+// absolute).
+func (d *Daemon) Config() Config { return d.cfg }
+
+// Events is the daemon's event bus.
+func (d *Daemon) Events() *events.Bus { return d.events }
+
+// Close releases the daemon's state. Running containers are not touched.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
+	}
+	if d.pidFile != nil {
+		os.Remove(d.pidFile.Name())
+		errs = append(errs, d.pidFile.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// SubscribeEvents returns the remembered events at or after since, the
+// stream of new events, and a function that ends the subscription.
+func (d *Daemon) SubscribeEvents(since time.Time) ([]eventtypes.Message, <-chan eventtypes.Message, func()) {
+	return d.events.Subscribe(since)
+}

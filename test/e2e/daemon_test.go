@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hako-dev/hako/internal/client"
+	"github.com/hako-dev/hako/internal/testutil"
+)
+
+// hakoEnv is an isolated daemon's directories; the CLI starts the daemon
+// itself on first use.
+type hakoEnv struct {
+	t             *testing.T
+	bin           string
+	root, runRoot string
+}
+
+func newHakoEnv(t *testing.T) *hakoEnv {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	e := &hakoEnv{t: t, bin: testutil.HakoBinary(t), root: filepath.Join(dir, "root"), runRoot: filepath.Join(dir, "run")}
+	t.Cleanup(e.stopDaemon)
+	return e
+}
+
+func (e *hakoEnv) sock() string { return filepath.Join(e.runRoot, "hako.sock") }
+
+func (e *hakoEnv) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = append(os.Environ(), "HAKO_ROOT="+e.root, "HAKO_RUNROOT="+e.runRoot, "HAKO_HOST=")
+	return cmd
+}
+
+// hako runs the CLI and returns stdout, stderr and the exit status.
+func (e *hakoEnv) hako(args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := e.cmd(args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func (e *hakoEnv) daemonPid() int {
+	b, err := os.ReadFile(filepath.Join(e.runRoot, "hako.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// stopDaemon ends the daemon this test started, by its pid, and waits.
+func (e *hakoEnv) stopDaemon() {
+	pid := e.daemonPid()
+	if pid <= 0 {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for range 200 {
+		if !alive(pid) {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// The CLI starts a daemon when none answers, and that daemon serves the
+// Engine API to the hako client and to the real docker CLI.
+func TestDaemonAutostartAndAPI(t *testing.T) {
+	e := newHakoEnv(t)
+	out, errOut, code := e.hako("info", "--format", "{{.ID}} {{.DockerRootDir}} {{.OSType}}")
+	if code != 0 {
+		log, _ := os.ReadFile(filepath.Join(e.runRoot, "hako.log"))
+		t.Fatalf("hako info: exit %d: %s\ndaemon log:\n%s", code, errOut, log)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 || len(f[0]) != 32 || f[1] != e.root || f[2] != "linux" {
+		t.Fatalf("info: %q", out)
+	}
+	st, err := os.Stat(e.sock())
+	if err != nil || st.Mode().Perm() != 0o660 || st.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket: %v %v", st, err)
+	}
+	// The same daemon answers the second time, with the same ID.
+	pid := e.daemonPid()
+	out2, _, _ := e.hako("info", "--format", "{{.ID}}")
+	if strings.TrimSpace(out2) != f[0] || e.daemonPid() != pid {
+		t.Fatalf("a second daemon? %q vs %q", out2, f[0])
+	}
+	// A second daemon on the same directories refuses to start.
+	_, errOut, code = e.hako("daemon")
+	if code == 0 || !strings.Contains(errOut, "another hako daemon (pid "+strconv.Itoa(pid)+")") {
+		t.Errorf("second daemon: exit %d, %q", code, errOut)
+	}
+
+	cl, err := client.New("unix://" + e.sock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cl.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := cl.Version(ctx)
+	if err != nil || v.APIVersion == "" || v.MinAPIVersion == "" || v.Os != "linux" {
+		t.Fatalf("version: %+v %v", v, err)
+	}
+	// Events until a time in the near future end by themselves.
+	msgs, errc := cl.Events(ctx, client.EventsOptions{Until: time.Now().Add(300 * time.Millisecond)})
+	for range msgs {
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("events: %v", err)
+	}
+
+	if _, err := exec.LookPath("docker"); err == nil {
+		cmd := exec.Command("docker", "version", "--format", "{{json .Server}}")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker version: %v: %s", err, out)
+		}
+		var sv struct{ Version, APIVersion string }
+		if err := json.Unmarshal(out, &sv); err != nil || sv.Version == "" {
+			t.Fatalf("docker version: %s (%v)", out, err)
+		}
+	} else {
+		t.Log("docker CLI not installed: skipped its part")
+	}
+}
+
+// A daemon killed with SIGKILL leaves a stale socket and pid file; the
+// next CLI call starts a new daemon over them, keeping the daemon's ID.
+func TestDaemonRestartAfterKill(t *testing.T) {
+	e := newHakoEnv(t)
+	out, errOut, code := e.hako("info", "--format", "{{.ID}}")
+	if code != 0 {
+		t.Fatalf("info: %d %s", code, errOut)
+	}
+	pid := e.daemonPid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for alive(pid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	out2, errOut, code := e.hako("info", "--format", "{{.ID}}")
+	if code != 0 || out2 != out {
+		t.Fatalf("after kill -9: exit %d, %q (want %q): %s", code, out2, out, errOut)
+	}
+	if e.daemonPid() == pid {
+		t.Fatal("pid file not rewritten")
+	}
+}
+
+// An explicit -H never starts a daemon.
+func TestDaemonHostFlagDoesNotStart(t *testing.T) {
+	e := newHakoEnv(t)
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	_, errOut, code := e.hako("-H", "unix://"+sock, "info")
+	if code != 125 || !strings.Contains(errOut, "cannot connect to the hako daemon at unix://"+sock) {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+	if _, err := os.Stat(e.runRoot); err == nil {
+		t.Fatal("a daemon was started")
+	}
+}
+
+// alive reports whether pid runs (a zombie waiting for its reaper does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
