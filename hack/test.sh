@@ -26,7 +26,7 @@ step "unit and root tests"
 go test -count=1 -timeout 20m ./...
 
 step "race detector on the concurrent packages"
-CGO_ENABLED=1 go test -count=1 -race -timeout 10m ./internal/runtime/process/ ./internal/runtimecli/
+CGO_ENABLED=1 go test -count=1 -race -timeout 10m ./internal/runtime/process/ ./internal/runtimecli/ ./internal/daemon/... ./internal/api/... ./internal/client/
 
 step "OCI runtime-tools conformance"
 test/conformance/oci.sh bin/hako-runtime
