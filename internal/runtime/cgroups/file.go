@@ -246,10 +246,52 @@ func procs(dir string, out []int) ([]int, error) {
 	return out, nil
 }
 
+// writeDevices writes v1 device rules, each in its own write(2) as the
+// kernel parses one rule per write, through one open descriptor per file
+// rather than one per rule.
+func writeDevices(dir string, ws []devWrite) error {
+	fds := map[string]int{}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, w := range ws {
+		fd, ok := fds[w.file]
+		if !ok {
+			var err error
+			if fd, err = unix.Open(dir+"/"+w.file, unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+				return &fileError{op: "set", file: w.file, value: w.line, dir: dir, err: err}
+			}
+			fds[w.file] = fd
+		}
+		var err error
+		for {
+			_, err = unix.Write(fd, []byte(w.line))
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			return &fileError{op: "set", file: w.file, value: w.line, dir: dir, err: err}
+		}
+	}
+	return nil
+}
+
 // removeTree removes dir and every cgroup below it, deepest first. A
-// cgroupfs directory is removed with rmdir even though it lists files.
-// EBUSY (processes still exiting) is retried briefly; ENOENT is success.
+// cgroupfs directory is removed with rmdir even though it lists files, so
+// the common case, a cgroup without children, costs one rmdir; the tree is
+// listed only when that fails. EBUSY (processes still exiting) is retried
+// briefly; ENOENT is success.
 func removeTree(dir string) error {
+	switch err := unix.Rmdir(dir); err {
+	case nil, unix.ENOENT:
+		return nil
+	case unix.EBUSY, unix.ENOTEMPTY:
+	default:
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -112,10 +112,8 @@ func (m *v1) apply(r *specs.LinuxResources, p *v1Plan, update bool) error {
 			return err
 		}
 	}
-	for _, w := range p.devices {
-		if err := writeFile(m.paths["devices"], w.file, w.line); err != nil {
-			return err
-		}
+	if err := writeDevices(m.paths["devices"], p.devices); err != nil {
+		return err
 	}
 	if r.Memory != nil {
 		if err := setMemoryV1(m.paths["memory"], r.Memory, update); err != nil {
