@@ -1,3 +1,5 @@
+//go:build !runtime_only
+
 package main
 
 import (
