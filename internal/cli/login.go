@@ -141,4 +141,3 @@ func newLogout(c *CLI) *cobra.Command {
 		},
 	}
 }
-
