@@ -45,3 +45,6 @@ func IsNotImplemented(err error) bool { return errors.Is(err, ErrNotImplemented)
 
 // IsPermissionDenied reports whether err is in the PermissionDenied category.
 func IsPermissionDenied(err error) bool { return errors.Is(err, ErrPermissionDenied) }
+
+// IsUnavailable reports whether err is in the Unavailable category.
+func IsUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
