@@ -68,8 +68,14 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	if err := spec.ValidateProcess(p); err != nil {
 		return nil, err
 	}
-	s := *c.st.Config
-	s.Process = p
+	// The child needs the process and the few container settings applied
+	// per process; the mounts, devices and resources are the container's
+	// and stay out of the message (it is decoded at every exec).
+	full := c.st.Config
+	s := specs.Spec{Version: full.Version, Process: p, Hostname: full.Hostname, Annotations: full.Annotations, Linux: &specs.Linux{}}
+	if l := full.Linux; l != nil {
+		s.Linux.Seccomp, s.Linux.Personality, s.Linux.MemoryPolicy = l.Seccomp, l.Personality, l.MemoryPolicy
+	}
 	sp := &process.Spawn{
 		Mode:        "exec",
 		Stdin:       orStd(o.Stdin, os.Stdin),
