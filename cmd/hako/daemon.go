@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/api/server"
+	imagerouter "github.com/hako-dev/hako/internal/api/server/router/image"
 	"github.com/hako-dev/hako/internal/api/server/router/system"
 	"github.com/hako-dev/hako/internal/daemon"
 	"github.com/spf13/cobra"
@@ -37,7 +38,7 @@ func newDaemonCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version}, hosts, allowRemote)
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log}, hosts, allowRemote)
 		},
 	}
 	f := cmd.Flags()
@@ -65,7 +66,7 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 	if len(hosts) == 0 {
 		hosts = []string{"unix://" + filepath.Join(cfg.RunRoot, "hako.sock")}
 	}
-	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion))
+	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d))
 	var listeners []net.Listener
 	for _, h := range hosts {
 		l, err := server.Listen(h, allowRemote)

@@ -113,6 +113,15 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 // stream sends a request and returns the open response for the caller to
 // read; non-2xx replies are turned into errors.
 func (c *Client) stream(ctx context.Context, method, path string, q url.Values, body any) (*http.Response, error) {
+	return c.send(ctx, method, path, q, body, nil)
+}
+
+// streamWithHeader is stream without a body, with extra headers.
+func (c *Client) streamWithHeader(ctx context.Context, method, path string, q url.Values, h map[string]string) (*http.Response, error) {
+	return c.send(ctx, method, path, q, nil, h)
+}
+
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body any, h map[string]string) (*http.Response, error) {
 	u := c.base + "/v" + c.version + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -136,6 +145,11 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range h {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

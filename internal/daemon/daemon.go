@@ -22,14 +22,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hako-dev/hako/internal/content"
 	"github.com/hako-dev/hako/internal/daemon/events"
 	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/image"
 	eventtypes "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -50,6 +53,8 @@ type Config struct {
 	RunRoot string
 	// Version is hako's version, for /version and /info.
 	Version string
+	// Log receives the daemon's messages; nil means slog.Default().
+	Log *slog.Logger
 }
 
 // Daemon is the running engine.
@@ -60,6 +65,8 @@ type Daemon struct {
 	id      string
 	started time.Time
 	events  *events.Bus
+	content *content.Store
+	images  *image.Store
 }
 
 // New opens (or creates) the daemon's state and returns the engine. It
@@ -103,6 +110,16 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	}
 	d.db = db
 	if d.id, err = loadOrCreateID(filepath.Join(cfg.Root, "id")); err != nil {
+		return nil, err
+	}
+	if d.content, err = content.Open(filepath.Join(cfg.Root, "content")); err != nil {
+		return nil, err
+	}
+	// Downloads a crash interrupted are restarted, not resumed.
+	if err := d.content.Cleanup(); err != nil {
+		d.log().Warn("content store cleanup", "error", err)
+	}
+	if d.images, err = image.NewStore(db); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -173,6 +190,13 @@ func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(f.Name(), p)
+}
+
+func (d *Daemon) log() *slog.Logger {
+	if d.cfg.Log != nil {
+		return d.cfg.Log
+	}
+	return slog.Default()
 }
 
 // Config returns the configuration the daemon runs with (paths made

@@ -59,6 +59,9 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		LiveRestoreEnabled: true,
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 	}
+	if imgs, err := d.images.List(); err == nil {
+		info.Images = len(imgs)
+	}
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Log = []string{"json-file"}
 	if cgVersion == "2" {

@@ -1,0 +1,189 @@
+// Package image serves the Engine API's image endpoints: pull
+// (POST /images/create), list, inspect, tag and remove.
+package image
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/hako-dev/hako/internal/api/server/httputil"
+	"github.com/hako-dev/hako/internal/errdefs"
+	img "github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/registry"
+	imagetypes "github.com/moby/moby/api/types/image"
+)
+
+// Backend is what the image endpoints need from the engine.
+type Backend interface {
+	PullImage(ctx context.Context, ref, platform string, auth authn.Authenticator, progress func(registry.Progress)) (*img.Image, error)
+	Images(ctx context.Context) ([]imagetypes.Summary, error)
+	ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
+	TagImage(ctx context.Context, src, repo, tag string) error
+	RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error)
+}
+
+// Router serves the image endpoints.
+type Router struct{ b Backend }
+
+// New returns the image router.
+func New(b Backend) *Router { return &Router{b: b} }
+
+// Routes implements httputil.Router.
+func (r *Router) Routes() []httputil.Route {
+	return []httputil.Route{
+		{Method: http.MethodPost, Path: "/images/create", Handler: r.create},
+		{Method: http.MethodGet, Path: "/images/json", Handler: r.list},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.inspect},
+		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: r.tag},
+		{Method: http.MethodDelete, Path: "/images/{name:.*}", Handler: r.remove},
+	}
+}
+
+// jsonMessage is docker's progress stream line.
+type jsonMessage struct {
+	Status         string          `json:"status,omitempty"`
+	ID             string          `json:"id,omitempty"`
+	ProgressDetail *progressDetail `json:"progressDetail,omitempty"`
+	Error          string          `json:"error,omitempty"`
+	ErrorDetail    *errorDetail    `json:"errorDetail,omitempty"`
+}
+
+type progressDetail struct {
+	Current int64 `json:"current,omitempty"`
+	Total   int64 `json:"total,omitempty"`
+}
+
+type errorDetail struct {
+	Message string `json:"message"`
+}
+
+func (r *Router) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	from := req.FormValue("fromImage")
+	if from == "" {
+		if req.FormValue("fromSrc") != "" {
+			return errdefs.ErrNotImplemented
+		}
+		return httpErr(http.StatusBadRequest, "fromImage is required")
+	}
+	ref := from
+	if tag := req.FormValue("tag"); tag != "" {
+		if strings.HasPrefix(tag, "sha256:") {
+			ref += "@" + tag
+		} else {
+			ref += ":" + tag
+		}
+	}
+	auth, err := registryAuth(req.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	// Errors before the stream starts are plain API errors; after, they
+	// are a line of the stream, as docker sends them.
+	var mu sync.Mutex
+	started := false
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	send := func(m jsonMessage) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		enc.Encode(m)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	_, err = r.b.PullImage(ctx, ref, req.FormValue("platform"), auth, func(p registry.Progress) {
+		m := jsonMessage{Status: p.Status, ID: p.ID}
+		if p.Total > 0 || p.Current > 0 {
+			m.ProgressDetail = &progressDetail{Current: p.Current, Total: p.Total}
+		}
+		send(m)
+	})
+	if err != nil {
+		mu.Lock()
+		s := started
+		mu.Unlock()
+		if !s {
+			return err
+		}
+		send(jsonMessage{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
+	}
+	return nil
+}
+
+// registryAuth decodes X-Registry-Auth: base64url JSON of docker's
+// AuthConfig.
+func registryAuth(h string) (authn.Authenticator, error) {
+	if h == "" {
+		return authn.Anonymous, nil
+	}
+	b, err := base64.URLEncoding.DecodeString(h)
+	if err != nil {
+		if b, err = base64.RawURLEncoding.DecodeString(h); err != nil {
+			if b, err = base64.StdEncoding.DecodeString(h); err != nil {
+				return nil, httpErr(http.StatusBadRequest, "X-Registry-Auth is not base64")
+			}
+		}
+	}
+	var a struct {
+		Username, Password, Auth     string
+		IdentityToken, RegistryToken string
+	}
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, httpErr(http.StatusBadRequest, "X-Registry-Auth is not JSON")
+	}
+	switch {
+	case a.RegistryToken != "":
+		return &authn.Bearer{Token: a.RegistryToken}, nil
+	case a.IdentityToken != "":
+		return authn.FromConfig(authn.AuthConfig{IdentityToken: a.IdentityToken}), nil
+	case a.Username != "" || a.Password != "" || a.Auth != "":
+		return authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth}), nil
+	}
+	return authn.Anonymous, nil
+}
+
+func (r *Router) list(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	l, err := r.b.Images(ctx)
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, l)
+}
+
+func (r *Router) inspect(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	i, err := r.b.ImageInspect(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, i)
+}
+
+func (r *Router) tag(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	if err := r.b.TagImage(ctx, vars["name"], req.FormValue("repo"), req.FormValue("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (r *Router) remove(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	l, err := r.b.RemoveImage(ctx, vars["name"], httputil.BoolValue(req, "force"))
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, l)
+}
+
+func httpErr(status int, msg string) error {
+	return &httputil.StatusError{Status: status, Msg: msg}
+}

@@ -1,0 +1,291 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/hako-dev/hako/internal/client"
+	"github.com/spf13/cobra"
+)
+
+func ctxOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// registryAuthFor returns the X-Registry-Auth value for ref's registry
+// from docker's config.json ("" when not logged in).
+func registryAuthFor(ref string) string {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return ""
+	}
+	a, err := keychain{}.Resolve(r.Context().Registry)
+	if err != nil || a == authn.Anonymous {
+		return ""
+	}
+	cfg, err := a.Authorization()
+	if err != nil {
+		return ""
+	}
+	b, _ := json.Marshal(map[string]string{"username": cfg.Username, "password": cfg.Password, "identitytoken": cfg.IdentityToken, "serveraddress": r.Context().RegistryStr()})
+	return base64.URLEncoding.EncodeToString(b)
+}
+
+func newPull(c *CLI) *cobra.Command {
+	var platform string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "download an image from a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			return pull(ctx, c, cl, args[0], platform, quiet)
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "platform os/arch[/variant] to pull from a multi-platform image (default: this host's)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image name")
+	return cmd
+}
+
+// pull pulls ref, printing docker-like progress lines (one per layer
+// state change; download progress only at its end).
+func pull(ctx context.Context, c *CLI, cl *client.Client, ref, platform string, quiet bool) error {
+	err := cl.ImagePull(ctx, ref, platform, registryAuthFor(ref), func(m client.JSONMessage) {
+		if quiet || m.Status == "Downloading" {
+			return
+		}
+		if m.ID != "" {
+			fmt.Fprintf(c.Out, "%s: %s\n", m.ID, m.Status)
+		} else {
+			fmt.Fprintln(c.Out, m.Status)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if r, err := name.ParseReference(ref); err == nil {
+		fmt.Fprintln(c.Out, r.Name())
+	}
+	return nil
+}
+
+func newImages(c *CLI) *cobra.Command {
+	var quiet, digests, noTrunc bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "list images",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			l, err := cl.ImageList(ctx)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				ID, Repository, Tag, Digest, CreatedSince, CreatedAt, Size string
+			}
+			var rows []row
+			for _, s := range l {
+				id := strings.TrimPrefix(s.ID, "sha256:")
+				if !noTrunc {
+					id = id[:min(12, len(id))]
+				} else {
+					id = s.ID
+				}
+				created := time.Unix(s.Created, 0)
+				base := row{ID: id, CreatedSince: units.HumanDuration(time.Since(created)) + " ago", CreatedAt: created.Format("2006-01-02 15:04:05 -0700 MST"), Size: units.HumanSizeWithPrecision(float64(s.Size), 3)}
+				dg := "<none>"
+				if len(s.RepoDigests) > 0 {
+					_, dg, _ = strings.Cut(s.RepoDigests[0], "@")
+				}
+				tags := s.RepoTags
+				if len(tags) == 0 {
+					tags = []string{"<none>:<none>"}
+				}
+				for _, t := range tags {
+					i := strings.LastIndex(t, ":")
+					r := base
+					r.Repository, r.Tag, r.Digest = t[:i], t[i+1:], dg
+					if len(args) == 1 && r.Repository != args[0] && r.Repository+":"+r.Tag != args[0] {
+						continue
+					}
+					rows = append(rows, r)
+				}
+			}
+			if quiet {
+				seen := map[string]bool{}
+				for _, r := range rows {
+					if !seen[r.ID] {
+						seen[r.ID] = true
+						fmt.Fprintln(c.Out, r.ID)
+					}
+				}
+				return nil
+			}
+			if format != "" && !strings.HasPrefix(format, "table") {
+				t, err := template.New("").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(format)
+				if err != nil {
+					return fmt.Errorf("--format: %w", err)
+				}
+				for _, r := range rows {
+					if err := t.Execute(c.Out, r); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.Out)
+				}
+				return nil
+			}
+			w := tabwriter.NewWriter(c.Out, 0, 8, 3, ' ', 0)
+			if digests {
+				fmt.Fprintln(w, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
+			} else {
+				fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			}
+			for _, r := range rows {
+				if digests {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size)
+				} else {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size)
+				}
+			}
+			return w.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	f.BoolVar(&digests, "digests", false, "show digests")
+	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	f.StringVar(&format, "format", "", "format output with a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, ...)")
+	return cmd
+}
+
+func newRmi(c *CLI) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Short: "remove images",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var failed error
+			for _, a := range args {
+				l, err := cl.ImageRemove(ctx, a, force)
+				if err != nil {
+					fmt.Fprintf(c.Err, "Error response from daemon: %v\n", err)
+					failed = &StatusError{Status: 1}
+					continue
+				}
+				for _, d := range l {
+					if d.Untagged != "" {
+						fmt.Fprintf(c.Out, "Untagged: %s\n", d.Untagged)
+					}
+					if d.Deleted != "" {
+						fmt.Fprintf(c.Out, "Deleted: %s\n", d.Deleted)
+					}
+				}
+			}
+			return failed
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove the image even if it has several names")
+	return cmd
+}
+
+func newTag(c *CLI) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short: "give an image another name",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			repo, tag := args[1], ""
+			if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+				repo, tag = repo[:i], repo[i+1:]
+			}
+			return cl.ImageTag(ctx, args[0], repo, tag)
+		},
+	}
+}
+
+func newImage(c *CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "manage images"}
+	var format string
+	inspect := &cobra.Command{
+		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
+		Short: "show images' details as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var tmpl *template.Template
+			if format != "" {
+				if tmpl, err = template.New("").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(format); err != nil {
+					return fmt.Errorf("--format: %w", err)
+				}
+			}
+			var all []json.RawMessage
+			var failed error
+			for _, a := range args {
+				_, raw, err := cl.ImageInspect(ctx, a)
+				if err != nil {
+					fmt.Fprintf(c.Err, "Error response from daemon: %v\n", err)
+					failed = &StatusError{Status: 1}
+					continue
+				}
+				if tmpl != nil {
+					var v any
+					json.Unmarshal(raw, &v)
+					if err := tmpl.Execute(c.Out, v); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.Out)
+					continue
+				}
+				all = append(all, raw)
+			}
+			if tmpl == nil {
+				b, _ := json.MarshalIndent(all, "", "    ")
+				fmt.Fprintln(c.Out, string(b))
+			}
+			return failed
+		},
+	}
+	inspect.Flags().StringVarP(&format, "format", "f", "", "format the output with a Go template")
+	pullCmd, ls, rm, tag := newPull(c), newImages(c), newRmi(c), newTag(c)
+	ls.Use, rm.Use = "ls [OPTIONS] [REPOSITORY[:TAG]]", "rm [OPTIONS] IMAGE [IMAGE...]"
+	cmd.AddCommand(inspect, pullCmd, ls, rm, tag)
+	return cmd
+}

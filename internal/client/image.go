@@ -1,0 +1,95 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+
+	imagetypes "github.com/moby/moby/api/types/image"
+)
+
+// JSONMessage is one line of docker's progress stream.
+type JSONMessage struct {
+	Status         string `json:"status,omitempty"`
+	ID             string `json:"id,omitempty"`
+	ProgressDetail *struct {
+		Current int64 `json:"current,omitempty"`
+		Total   int64 `json:"total,omitempty"`
+	} `json:"progressDetail,omitempty"`
+	Error       string `json:"error,omitempty"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail,omitempty"`
+}
+
+// ImagePull pulls ref, calling fn for each progress message. registryAuth
+// is the X-Registry-Auth header value ("" for none). An error the daemon
+// reports in the stream is returned.
+func (c *Client) ImagePull(ctx context.Context, ref, platform, registryAuth string, fn func(JSONMessage)) error {
+	q := url.Values{"fromImage": {ref}}
+	if platform != "" {
+		q.Set("platform", platform)
+	}
+	resp, err := c.streamWithHeader(ctx, http.MethodPost, "/images/create", q, map[string]string{"X-Registry-Auth": registryAuth})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m JSONMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+		if fn != nil {
+			fn(m)
+		}
+	}
+}
+
+// ImageList lists images.
+func (c *Client) ImageList(ctx context.Context) ([]imagetypes.Summary, error) {
+	var l []imagetypes.Summary
+	return l, c.do(ctx, http.MethodGet, "/images/json", nil, nil, &l)
+}
+
+// ImageInspect returns an image's description, decoded and raw.
+func (c *Client) ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/images/"+name+"/json", nil, nil, &raw); err != nil {
+		return nil, nil, err
+	}
+	var r imagetypes.InspectResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, nil, err
+	}
+	return &r, raw, nil
+}
+
+// ImageTag names the image src repo:tag.
+func (c *Client) ImageTag(ctx context.Context, src, repo, tag string) error {
+	q := url.Values{"repo": {repo}}
+	if tag != "" {
+		q.Set("tag", tag)
+	}
+	return c.do(ctx, http.MethodPost, "/images/"+src+"/tag", q, nil, nil)
+}
+
+// ImageRemove removes an image or one of its names.
+func (c *Client) ImageRemove(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error) {
+	q := url.Values{}
+	if force {
+		q.Set("force", "1")
+	}
+	var l []imagetypes.DeleteResponse
+	return l, c.do(ctx, http.MethodDelete, "/images/"+name, q, nil, &l)
+}

@@ -1,0 +1,263 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/reference"
+	"github.com/hako-dev/hako/internal/registry"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	eventtypes "github.com/moby/moby/api/types/events"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// PullImage fetches ref from its registry for platform ("" = the host's)
+// and records it under ref's name (and its repo@digest name).
+func (d *Daemon) PullImage(ctx context.Context, refStr, platform string, auth authn.Authenticator, progress func(registry.Progress)) (*image.Image, error) {
+	ref, err := reference.Parse(refStr)
+	if err != nil {
+		return nil, err
+	}
+	plat, err := registry.ParsePlatform(platform)
+	if err != nil {
+		return nil, err
+	}
+	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	img := &image.Image{ID: p.Config, Manifest: p.Manifest, MediaType: p.MediaType, DiffIDs: p.DiffIDs, Created: p.Created}
+	for _, l := range p.Layers {
+		img.Layers = append(img.Layers, l.Digest)
+		img.Size += l.Size
+	}
+	dgst := p.Manifest
+	if p.Index != "" {
+		dgst = p.Index
+	}
+	byDigest, err := ref.WithDigest(dgst)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{byDigest.String()}
+	if ref.Digest() == "" {
+		names = append(names, ref.String())
+	}
+	existed := false
+	if prev, err := d.images.Get(ref.String()); err == nil && prev.ID == img.ID {
+		existed = true
+	}
+	if err := d.images.Put(img, names...); err != nil {
+		return nil, err
+	}
+	if progress != nil {
+		if existed {
+			progress(registry.Progress{Status: "Status: Image is up to date for " + ref.Familiar()})
+		} else {
+			progress(registry.Progress{Status: "Status: Downloaded newer image for " + ref.Familiar()})
+		}
+	}
+	d.imageEvent("pull", ref.Familiar(), img.ID)
+	return img, nil
+}
+
+func (d *Daemon) imageEvent(action, name string, id digest.Digest) {
+	d.events.Publish(eventtypes.Message{
+		Type:   eventtypes.ImageEventType,
+		Action: eventtypes.Action(action),
+		Actor:  eventtypes.Actor{ID: name, Attributes: map[string]string{"name": name, "id": id.String()}},
+	})
+}
+
+// imageConfig reads an image's config blob.
+func (d *Daemon) imageConfig(img *image.Image) (*dockerspec.DockerOCIImage, error) {
+	b, err := d.content.ReadAll(img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.ID, err)
+	}
+	var cfg dockerspec.DockerOCIImage
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("image %s: config: %v: %w", img.ID, err, errdefs.ErrInvalidArgument)
+	}
+	return &cfg, nil
+}
+
+// splitNames sorts an image's names into docker's RepoTags and RepoDigests,
+// in familiar form.
+func splitNames(img *image.Image) (tags, digests []string) {
+	tags, digests = []string{}, []string{}
+	for _, n := range img.Names {
+		r, err := reference.Parse(n)
+		if err != nil {
+			continue
+		}
+		if r.Digest() != "" {
+			digests = append(digests, r.Familiar())
+		} else {
+			tags = append(tags, r.Familiar())
+		}
+	}
+	return tags, digests
+}
+
+// Images lists images as GET /images/json does.
+func (d *Daemon) Images(ctx context.Context) ([]imagetypes.Summary, error) {
+	imgs, err := d.images.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []imagetypes.Summary{}
+	for _, img := range imgs {
+		tags, digests := splitNames(img)
+		s := imagetypes.Summary{ID: img.ID.String(), RepoTags: tags, RepoDigests: digests, Created: img.Created.Unix(), Size: img.Size, Containers: -1, SharedSize: -1}
+		if cfg, err := d.imageConfig(img); err == nil {
+			s.Labels = cfg.Config.Labels
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ImageInspect describes one image as GET /images/{name}/json does.
+func (d *Daemon) ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error) {
+	img, err := d.images.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := d.imageConfig(img)
+	if err != nil {
+		return nil, err
+	}
+	tags, digests := splitNames(img)
+	r := &imagetypes.InspectResponse{
+		ID: img.ID.String(), RepoTags: tags, RepoDigests: digests,
+		Author: cfg.Author, Config: &cfg.Config,
+		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, OsVersion: cfg.OSVersion,
+		Size:       img.Size,
+		RootFS:     imagetypes.RootFS{Type: cfg.RootFS.Type},
+		Descriptor: &ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Manifest},
+	}
+	if cfg.Created != nil {
+		r.Created = cfg.Created.UTC().Format(time.RFC3339Nano)
+	}
+	for _, l := range cfg.RootFS.DiffIDs {
+		r.RootFS.Layers = append(r.RootFS.Layers, l.String())
+	}
+	if sz, err := d.content.Info(img.Manifest); err == nil {
+		r.Descriptor.Size = sz
+	}
+	if len(cfg.History) > 0 {
+		r.Comment = cfg.History[len(cfg.History)-1].Comment
+	}
+	return r, nil
+}
+
+// TagImage gives the image src the name repo:tag.
+func (d *Daemon) TagImage(ctx context.Context, src, repo, tag string) error {
+	target := repo
+	if tag != "" {
+		target += ":" + tag
+	}
+	ref, err := reference.Parse(target)
+	if err != nil {
+		return err
+	}
+	if err := d.images.Tag(src, ref.String()); err != nil {
+		return err
+	}
+	img, _ := d.images.Get(ref.String())
+	if img != nil {
+		d.imageEvent("tag", ref.Familiar(), img.ID)
+	}
+	return nil
+}
+
+// RemoveImage removes a name, or an image by ID with all its names, and
+// then the blobs no image uses any more.
+func (d *Daemon) RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error) {
+	var out []imagetypes.DeleteResponse
+	var img *image.Image
+	var err error
+	byName := !reference.LooksLikeID(name)
+	if byName {
+		var last bool
+		img, last, err = d.images.Untag(name)
+		if errdefs.IsNotFound(err) && reference.LooksLikeID(name) {
+			byName = false
+		} else if err != nil {
+			return nil, err
+		} else {
+			r, _ := reference.Parse(name)
+			out = append(out, imagetypes.DeleteResponse{Untagged: r.Familiar()})
+			d.imageEvent("untag", r.Familiar(), img.ID)
+			// Removing the last tag leaves digest names: they go too.
+			if !last && !onlyDigests(img) {
+				return out, nil
+			}
+		}
+	}
+	if img == nil {
+		if img, err = d.images.Get(name); err != nil {
+			return nil, err
+		}
+		tags, _ := splitNames(img)
+		if len(tags) > 1 && !force {
+			return nil, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories: %w", short(img.ID), errdefs.ErrConflict)
+		}
+		for _, t := range tags {
+			out = append(out, imagetypes.DeleteResponse{Untagged: t})
+		}
+	}
+	_, digests := splitNames(img)
+	for _, dn := range digests {
+		out = append(out, imagetypes.DeleteResponse{Untagged: dn})
+	}
+	if err := d.images.Delete(img.ID); err != nil {
+		return nil, err
+	}
+	out = append(out, imagetypes.DeleteResponse{Deleted: img.ID.String()})
+	d.imageEvent("delete", img.ID.String(), img.ID)
+	if err := d.collectBlobs(); err != nil {
+		d.log().Warn("garbage collection of blobs failed", "error", err)
+	}
+	return out, nil
+}
+
+func onlyDigests(img *image.Image) bool {
+	tags, _ := splitNames(img)
+	return len(tags) == 0
+}
+
+// collectBlobs removes blobs no image refers to.
+func (d *Daemon) collectBlobs() error {
+	used, err := d.images.BlobsInUse()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	err = d.content.Walk(func(dg digest.Digest, _ int64) error {
+		if !used[dg] {
+			if err := d.content.Delete(dg); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+func short(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		return e[:12]
+	}
+	return e
+}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// testRegistry runs an OCI registry on 127.0.0.1 for the test.
+func testRegistry(t *testing.T) string {
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func push(t *testing.T, ref string, img v1.Image) v1.Hash {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return d
+}
+
+// Images move from a registry into the daemon and are listed, inspected,
+// tagged and removed, as with docker.
+func TestImagePullTagRemove(t *testing.T) {
+	e := newHakoEnv(t)
+	reg := testRegistry(t)
+	img, err := random.Image(1024, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdigest := push(t, reg+"/test/app:1", img)
+	cfgName, _ := img.ConfigName()
+
+	out, errOut, code := e.hako("pull", reg+"/test/app:1")
+	if code != 0 {
+		t.Fatalf("pull: %d %s", code, errOut)
+	}
+	if !strings.Contains(out, "Digest: "+mdigest.String()) || !strings.Contains(out, "Pull complete") {
+		t.Errorf("pull output:\n%s", out)
+	}
+	// Again: nothing to download.
+	out, _, _ = e.hako("pull", reg+"/test/app:1")
+	if !strings.Contains(out, "Already exists") || !strings.Contains(out, "Image is up to date") {
+		t.Errorf("second pull:\n%s", out)
+	}
+	out, _, _ = e.hako("images", "--format", "{{.Repository}} {{.Tag}} {{.ID}}")
+	if strings.TrimSpace(out) != reg+"/test/app 1 "+cfgName.Hex[:12] {
+		t.Errorf("images: %q", out)
+	}
+	out, _, code = e.hako("image", "inspect", "--format", "{{.Id}} {{index .RepoDigests 0}}", reg+"/test/app:1")
+	if code != 0 || strings.TrimSpace(out) != cfgName.String()+" "+reg+"/test/app@"+mdigest.String() {
+		t.Errorf("inspect: %q", out)
+	}
+	// By ID prefix, and raw JSON.
+	out, _, code = e.hako("image", "inspect", cfgName.Hex[:8])
+	var insp []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &insp) != nil || len(insp) != 1 || insp[0]["Id"] != cfgName.String() {
+		t.Errorf("inspect by id: %s", out)
+	}
+	if _, _, code := e.hako("tag", reg+"/test/app:1", "mine:v2"); code != 0 {
+		t.Fatal("tag failed")
+	}
+	out, _, _ = e.hako("images", "--format", "{{.Repository}}:{{.Tag}}")
+	if !strings.Contains(out, "mine:v2") {
+		t.Errorf("after tag: %s", out)
+	}
+	out, _, code = e.hako("rmi", "mine:v2")
+	if code != 0 || strings.TrimSpace(out) != "Untagged: mine:v2" {
+		t.Errorf("rmi of one name: %q", out)
+	}
+	blobs := filepath.Join(e.root, "content", "blobs", "sha256")
+	before, _ := os.ReadDir(blobs)
+	if len(before) != 5 { // manifest, config, 3 layers
+		t.Errorf("%d blobs after pull, want 5", len(before))
+	}
+	out, _, code = e.hako("rmi", reg+"/test/app:1")
+	if code != 0 || !strings.Contains(out, "Deleted: "+cfgName.String()) {
+		t.Errorf("rmi: %q", out)
+	}
+	after, _ := os.ReadDir(blobs)
+	if len(after) != 0 {
+		t.Errorf("blobs left after rmi: %d", len(after))
+	}
+	_, errOut, code = e.hako("rmi", "nothing:here")
+	if code == 0 || !strings.Contains(errOut, "No such image: nothing:here") {
+		t.Errorf("rmi of a missing image: %d %q", code, errOut)
+	}
+	_, errOut, code = e.hako("pull", reg+"/test/none:1")
+	if code == 0 || !strings.Contains(errOut, "not found") {
+		t.Errorf("pull of a missing image: %d %q", code, errOut)
+	}
+}
+
+// A multi-platform index gives the host's platform by default, another
+// with --platform; pulling by digest works too.
+func TestImagePullPlatformsAndDigest(t *testing.T) {
+	e := newHakoEnv(t)
+	reg := testRegistry(t)
+	amd, _ := random.Image(512, 1)
+	arm, _ := random.Image(512, 1)
+	amd, _ = mutate.ConfigFile(amd, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	arm, _ = mutate.ConfigFile(arm, &v1.ConfigFile{OS: "linux", Architecture: "arm64"})
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+	r, _ := name.ParseReference(reg + "/multi:1")
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatal(err)
+	}
+	host := amd
+	if runtimeArch() == "arm64" {
+		host = arm
+	}
+	hostCfg, _ := host.ConfigName()
+	armCfg, _ := arm.ConfigName()
+	if _, errOut, code := e.hako("pull", reg+"/multi:1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ := e.hako("image", "inspect", "--format", "{{.Id}}", reg+"/multi:1")
+	if strings.TrimSpace(out) != hostCfg.String() {
+		t.Errorf("default platform: %s, want %s", out, hostCfg)
+	}
+	if _, errOut, code := e.hako("pull", "--platform", "linux/arm64", reg+"/multi:1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ = e.hako("image", "inspect", "--format", "{{.Id}} {{.Architecture}}", reg+"/multi:1")
+	if strings.TrimSpace(out) != armCfg.String()+" arm64" {
+		t.Errorf("--platform linux/arm64: %s", out)
+	}
+	armDigest, _ := arm.Digest()
+	if _, errOut, code := e.hako("pull", reg+"/multi@"+armDigest.String()); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ = e.hako("image", "inspect", "--format", "{{.Id}}", reg+"/multi@"+armDigest.String())
+	if strings.TrimSpace(out) != armCfg.String() {
+		t.Errorf("by digest: %s", out)
+	}
+	if _, errOut, code := e.hako("pull", "--platform", "windows/arm", reg+"/multi:1"); code == 0 || !strings.Contains(errOut, "platform") {
+		t.Errorf("missing platform: %q", errOut)
+	}
+
+	// The docker CLI pulls through hako too.
+	if _, err := exec.LookPath("docker"); err == nil {
+		cmd := exec.Command("docker", "pull", reg+"/multi:1")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("docker pull: %v: %s", err, out)
+		}
+		cmd = exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", reg+"/multi:1")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != hostCfg.String() {
+			t.Errorf("docker image inspect: %s %v", out, err)
+		}
+	}
+}
+
+func runtimeArch() string { return goruntime.GOARCH }
