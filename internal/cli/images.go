@@ -289,3 +289,31 @@ func newImage(c *CLI) *cobra.Command {
 	cmd.AddCommand(inspect, pullCmd, ls, rm, tag)
 	return cmd
 }
+
+func newPush(c *CLI) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "push [OPTIONS] NAME[:TAG]",
+		Short: "upload an image to a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			return cl.ImagePush(ctx, args[0], registryAuthFor(args[0]), func(m client.JSONMessage) {
+				if quiet || m.Status == "Pushing" {
+					return
+				}
+				if m.ID != "" {
+					fmt.Fprintf(c.Out, "%s: %s\n", m.ID, m.Status)
+				} else {
+					fmt.Fprintln(c.Out, m.Status)
+				}
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
+	return cmd
+}

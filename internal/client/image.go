@@ -38,22 +38,7 @@ func (c *Client) ImagePull(ctx context.Context, ref, platform, registryAuth stri
 		return err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var m JSONMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-		if fn != nil {
-			fn(m)
-		}
-	}
+	return readStream(resp.Body, fn)
 }
 
 // ImageList lists images.
@@ -92,4 +77,33 @@ func (c *Client) ImageRemove(ctx context.Context, name string, force bool) ([]im
 	}
 	var l []imagetypes.DeleteResponse
 	return l, c.do(ctx, http.MethodDelete, "/images/"+name, q, nil, &l)
+}
+
+// ImagePush pushes name (a tagged reference) to its registry.
+func (c *Client) ImagePush(ctx context.Context, name, registryAuth string, fn func(JSONMessage)) error {
+	resp, err := c.streamWithHeader(ctx, http.MethodPost, "/images/"+name+"/push", nil, map[string]string{"X-Registry-Auth": registryAuth})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return readStream(resp.Body, fn)
+}
+
+func readStream(r io.Reader, fn func(JSONMessage)) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m JSONMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+		if fn != nil {
+			fn(m)
+		}
+	}
 }

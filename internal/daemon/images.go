@@ -261,3 +261,29 @@ func short(d digest.Digest) string {
 	}
 	return e
 }
+
+// PushImage uploads the image named name (with tag, if given, appended)
+// to its registry.
+func (d *Daemon) PushImage(ctx context.Context, name, tag string, auth authn.Authenticator, progress func(registry.Progress)) error {
+	target := name
+	if tag != "" {
+		target += ":" + tag
+	}
+	ref, err := reference.Parse(target)
+	if err != nil {
+		return err
+	}
+	img, err := d.images.Get(ref.String())
+	if err != nil {
+		return fmt.Errorf("An image does not exist locally with the tag: %s: %w", ref.FamiliarName(), errdefs.ErrNotFound)
+	}
+	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress})
+	if err != nil {
+		return err
+	}
+	if byDigest, err := ref.WithDigest(dg); err == nil {
+		d.images.Put(img, byDigest.String())
+	}
+	d.imageEvent("push", ref.Familiar(), img.ID)
+	return nil
+}

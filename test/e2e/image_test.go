@@ -84,6 +84,28 @@ func TestImagePullTagRemove(t *testing.T) {
 	if !strings.Contains(out, "mine:v2") {
 		t.Errorf("after tag: %s", out)
 	}
+	// Push under another name: the registry gets the same manifest.
+	if _, _, code := e.hako("tag", "mine:v2", reg+"/other/app:2"); code != 0 {
+		t.Fatal("tag for push failed")
+	}
+	out, errOut, code = e.hako("push", reg+"/other/app:2")
+	if code != 0 || !strings.Contains(out, "digest: "+mdigest.String()) {
+		t.Fatalf("push: %d %s %s", code, out, errOut)
+	}
+	pushed, err := remote.Get(mustRef(t, reg+"/other/app:2"))
+	if err != nil || pushed.Digest != mdigest {
+		t.Fatalf("pushed manifest: %v %v", pushed, err)
+	}
+	// Pulled back by digest into a fresh daemon: same image.
+	e2 := newHakoEnv(t)
+	if _, errOut, code := e2.hako("pull", reg+"/other/app@"+mdigest.String()); code != 0 {
+		t.Fatalf("pull by digest: %s", errOut)
+	}
+	out, _, _ = e2.hako("image", "inspect", "--format", "{{.Id}}", reg+"/other/app@"+mdigest.String())
+	if strings.TrimSpace(out) != cfgName.String() {
+		t.Errorf("pulled back: %s", out)
+	}
+	e.hako("rmi", reg+"/other/app:2")
 	out, _, code = e.hako("rmi", "mine:v2")
 	if code != 0 || strings.TrimSpace(out) != "Untagged: mine:v2" {
 		t.Errorf("rmi of one name: %q", out)
@@ -174,6 +196,14 @@ func TestImagePullPlatformsAndDigest(t *testing.T) {
 			t.Errorf("docker image inspect: %s %v", out, err)
 		}
 	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func runtimeArch() string { return goruntime.GOARCH }

@@ -25,6 +25,7 @@ type Backend interface {
 	ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
 	TagImage(ctx context.Context, src, repo, tag string) error
 	RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error)
+	PushImage(ctx context.Context, name, tag string, auth authn.Authenticator, progress func(registry.Progress)) error
 }
 
 // Router serves the image endpoints.
@@ -40,6 +41,7 @@ func (r *Router) Routes() []httputil.Route {
 		{Method: http.MethodGet, Path: "/images/json", Handler: r.list},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.inspect},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: r.tag},
+		{Method: http.MethodPost, Path: "/images/{name:.*}/push", Handler: r.push},
 		{Method: http.MethodDelete, Path: "/images/{name:.*}", Handler: r.remove},
 	}
 }
@@ -82,41 +84,67 @@ func (r *Router) create(ctx context.Context, w http.ResponseWriter, req *http.Re
 	if err != nil {
 		return err
 	}
-	// Errors before the stream starts are plain API errors; after, they
-	// are a line of the stream, as docker sends them.
-	var mu sync.Mutex
-	started := false
-	enc := json.NewEncoder(w)
-	flusher, _ := w.(http.Flusher)
-	send := func(m jsonMessage) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !started {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			started = true
-		}
-		enc.Encode(m)
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
-	_, err = r.b.PullImage(ctx, ref, req.FormValue("platform"), auth, func(p registry.Progress) {
-		m := jsonMessage{Status: p.Status, ID: p.ID}
-		if p.Total > 0 || p.Current > 0 {
-			m.ProgressDetail = &progressDetail{Current: p.Current, Total: p.Total}
-		}
-		send(m)
-	})
+	st := newStream(w)
+	_, err = r.b.PullImage(ctx, ref, req.FormValue("platform"), auth, st.progress)
+	return st.finish(err)
+}
+
+func (r *Router) push(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	auth, err := registryAuth(req.Header.Get("X-Registry-Auth"))
 	if err != nil {
-		mu.Lock()
-		s := started
-		mu.Unlock()
-		if !s {
-			return err
-		}
-		send(jsonMessage{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
+		return err
 	}
+	st := newStream(w)
+	return st.finish(r.b.PushImage(ctx, vars["name"], req.FormValue("tag"), auth, st.progress))
+}
+
+// stream writes docker's JSON progress stream. Errors before it starts
+// are plain API errors; after, they are a line of the stream, as docker
+// sends them.
+type stream struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	enc     *json.Encoder
+	started bool
+}
+
+func newStream(w http.ResponseWriter) *stream {
+	return &stream{w: w, enc: json.NewEncoder(w)}
+}
+
+func (s *stream) send(m jsonMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.w.Header().Set("Content-Type", "application/json")
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	s.enc.Encode(m)
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *stream) progress(p registry.Progress) {
+	m := jsonMessage{Status: p.Status, ID: p.ID}
+	if p.Total > 0 || p.Current > 0 {
+		m.ProgressDetail = &progressDetail{Current: p.Current, Total: p.Total}
+	}
+	s.send(m)
+}
+
+func (s *stream) finish(err error) error {
+	if err == nil {
+		return nil
+	}
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return err
+	}
+	s.send(jsonMessage{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
 	return nil
 }
 
