@@ -92,9 +92,11 @@ type bytesLayer struct {
 	h v1.Hash
 }
 
-func (l *bytesLayer) Digest() (v1.Hash, error)           { return l.h, nil }
-func (l *bytesLayer) Compressed() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(l.b)), nil }
-func (l *bytesLayer) Size() (int64, error)               { return int64(len(l.b)), nil }
+func (l *bytesLayer) Digest() (v1.Hash, error) { return l.h, nil }
+func (l *bytesLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.b)), nil
+}
+func (l *bytesLayer) Size() (int64, error) { return int64(len(l.b)), nil }
 func (l *bytesLayer) MediaType() (types.MediaType, error) {
 	return types.OCIConfigJSON, nil
 }
