@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -15,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/hako-dev/hako/internal/client"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func ctxOf(cmd *cobra.Command) context.Context {
@@ -316,4 +320,91 @@ func newPush(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output")
 	return cmd
+}
+
+func newSave(c *CLI) *cobra.Command {
+	var output, format string
+	cmd := &cobra.Command{
+		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
+		Short: "write images to a tar archive (docker-archive, or an OCI layout with --format oci)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			w := c.Out
+			if output == "" {
+				if f, ok := c.Out.(interface{ Fd() uintptr }); ok && isTerminal(f.Fd()) {
+					return fmt.Errorf("refusing to write the archive to a terminal: use -o or redirect the output")
+				}
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			if output != "" {
+				// Written beside the target and renamed: no half archive
+				// under the name.
+				tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(tmp.Name())
+				if err := cl.ImageSave(ctx, args, format, tmp); err != nil {
+					tmp.Close()
+					return err
+				}
+				if err := tmp.Close(); err != nil {
+					return err
+				}
+				return os.Rename(tmp.Name(), output)
+			}
+			return cl.ImageSave(ctx, args, format, w)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file instead of stdout")
+	cmd.Flags().StringVar(&format, "format", "docker-archive", "archive format: docker-archive or oci")
+	return cmd
+}
+
+func newLoad(c *CLI) *cobra.Command {
+	var input string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "load [OPTIONS]",
+		Short: "load images from a tar archive (docker-archive or OCI layout) on stdin or -i",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			var r io.Reader = cmd.InOrStdin()
+			if input != "" {
+				f, err := os.Open(input)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			msgs, err := cl.ImageLoad(ctx, r)
+			if err != nil {
+				return err
+			}
+			if !quiet {
+				for _, m := range msgs {
+					fmt.Fprintln(c.Out, m)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "read from a file instead of stdin")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the output")
+	return cmd
+}
+
+func isTerminal(fd uintptr) bool {
+	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+	return err == nil
 }

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	imagetypes "github.com/moby/moby/api/types/image"
 )
 
 // JSONMessage is one line of docker's progress stream.
 type JSONMessage struct {
+	Stream         string `json:"stream,omitempty"`
 	Status         string `json:"status,omitempty"`
 	ID             string `json:"id,omitempty"`
 	ProgressDetail *struct {
@@ -106,4 +108,37 @@ func readStream(r io.Reader, fn func(JSONMessage)) error {
 			fn(m)
 		}
 	}
+}
+
+// ImageSave streams a tarball of the named images ("docker-archive" or
+// "oci" format) to w.
+func (c *Client) ImageSave(ctx context.Context, names []string, format string, w io.Writer) error {
+	q := url.Values{"names": names}
+	if format != "" {
+		q.Set("format", format)
+	}
+	resp, err := c.stream(ctx, http.MethodGet, "/images/get", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// ImageLoad sends an image tarball and returns the daemon's messages
+// ("Loaded image: busybox:latest").
+func (c *Client) ImageLoad(ctx context.Context, r io.Reader) ([]string, error) {
+	resp, err := c.stream(ctx, http.MethodPost, "/images/load", nil, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out []string
+	err = readStream(resp.Body, func(m JSONMessage) {
+		if s := strings.TrimSpace(m.Stream); s != "" {
+			out = append(out, s)
+		}
+	})
+	return out, err
 }

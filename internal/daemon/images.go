@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -286,4 +287,83 @@ func (d *Daemon) PushImage(ctx context.Context, name, tag string, auth authn.Aut
 	}
 	d.imageEvent("push", ref.Familiar(), img.ID)
 	return nil
+}
+
+// SaveImages writes the named images to w as a docker-archive ("" or
+// "docker-archive") or a tar of an OCI layout ("oci").
+func (d *Daemon) SaveImages(ctx context.Context, names []string, format string, w io.Writer) error {
+	if len(names) == 0 {
+		return fmt.Errorf("save: no image named: %w", errdefs.ErrInvalidArgument)
+	}
+	byImage := map[digest.Digest]*registry.SaveItem{}
+	var order []digest.Digest
+	for _, n := range names {
+		img, err := d.images.Get(n)
+		if err != nil {
+			return err
+		}
+		it, ok := byImage[img.ID]
+		if !ok {
+			it = &registry.SaveItem{Manifest: img.Manifest}
+			byImage[img.ID] = it
+			order = append(order, img.ID)
+		}
+		// A name saves that name; an ID saves every tag of the image.
+		if ref, err := reference.Parse(n); err == nil && !reference.LooksLikeID(n) && ref.Digest() == "" {
+			it.Names = append(it.Names, ref.String())
+		} else if reference.LooksLikeID(n) {
+			for _, nm := range img.Names {
+				if r, err := reference.Parse(nm); err == nil && r.Digest() == "" {
+					it.Names = append(it.Names, nm)
+				}
+			}
+		}
+	}
+	items := make([]registry.SaveItem, 0, len(order))
+	for _, id := range order {
+		items = append(items, *byImage[id])
+	}
+	switch format {
+	case "", "docker-archive", "docker":
+		return registry.SaveDockerArchive(d.content, items, w)
+	case "oci", "oci-archive":
+		return registry.SaveOCILayout(d.content, items, w)
+	}
+	return fmt.Errorf("save: unknown format %q (docker-archive or oci): %w", format, errdefs.ErrInvalidArgument)
+}
+
+// LoadImages stores the images of a docker-archive or OCI-layout tarball
+// and returns docker's "Loaded image" lines.
+func (d *Daemon) LoadImages(ctx context.Context, r io.Reader) ([]string, error) {
+	loaded, err := registry.Load(ctx, d.content, r)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []string
+	for _, l := range loaded {
+		img := &image.Image{ID: l.Config, Manifest: l.Manifest, MediaType: l.MediaType, DiffIDs: l.DiffIDs, Created: l.Created}
+		for _, ly := range l.Layers {
+			img.Layers = append(img.Layers, ly.Digest)
+			img.Size += ly.Size
+		}
+		var names []reference.Ref
+		var full []string
+		for _, n := range l.Names {
+			if r, err := reference.Parse(n); err == nil {
+				names = append(names, r)
+				full = append(full, r.String())
+			}
+		}
+		if err := d.images.Put(img, full...); err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			msgs = append(msgs, "Loaded image ID: "+img.ID.String())
+		}
+		for _, r := range names {
+			msgs = append(msgs, "Loaded image: "+r.Familiar())
+			d.imageEvent("load", r.Familiar(), img.ID)
+		}
+	}
+	return msgs, nil
 }

@@ -140,8 +140,8 @@ func TestImagePullPlatformsAndDigest(t *testing.T) {
 	reg := testRegistry(t)
 	amd, _ := random.Image(512, 1)
 	arm, _ := random.Image(512, 1)
-	amd, _ = mutate.ConfigFile(amd, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
-	arm, _ = mutate.ConfigFile(arm, &v1.ConfigFile{OS: "linux", Architecture: "arm64"})
+	amd = withPlatform(t, amd, "amd64")
+	arm = withPlatform(t, arm, "arm64")
 	idx := mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
 		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
@@ -198,6 +198,22 @@ func TestImagePullPlatformsAndDigest(t *testing.T) {
 	}
 }
 
+// withPlatform sets the config's os and architecture, keeping its layers.
+func withPlatform(t *testing.T, img v1.Image, arch string) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	out, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func mustRef(t *testing.T, s string) name.Reference {
 	r, err := name.ParseReference(s)
 	if err != nil {
@@ -207,3 +223,74 @@ func mustRef(t *testing.T, s string) name.Reference {
 }
 
 func runtimeArch() string { return goruntime.GOARCH }
+
+// save → load keeps image IDs, in both formats; skopeo reads what hako
+// writes, and hako loads what skopeo writes.
+func TestImageSaveLoad(t *testing.T) {
+	e := newHakoEnv(t)
+	reg := testRegistry(t)
+	img, _ := random.Image(2048, 2)
+	img = withPlatform(t, img, runtimeArch())
+	push(t, reg+"/save/me:1", img)
+	cfgName, _ := img.ConfigName()
+	if _, errOut, code := e.hako("pull", reg+"/save/me:1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	dir := t.TempDir()
+	for _, format := range []string{"docker-archive", "oci"} {
+		t.Run(format, func(t *testing.T) {
+			file := filepath.Join(dir, format+".tar")
+			if _, errOut, code := e.hako("save", "--format", format, "-o", file, reg+"/save/me:1"); code != 0 {
+				t.Fatal(errOut)
+			}
+			if _, errOut, code := e.hako("rmi", reg+"/save/me:1"); code != 0 {
+				t.Fatal(errOut)
+			}
+			out, errOut, code := e.hako("load", "-i", file)
+			if code != 0 || !strings.Contains(out, "Loaded image: "+reg+"/save/me:1") {
+				t.Fatalf("load: %d %q %s", code, out, errOut)
+			}
+			out, _, _ = e.hako("image", "inspect", "--format", "{{.Id}}", reg+"/save/me:1")
+			if strings.TrimSpace(out) != cfgName.String() {
+				t.Errorf("ID after save/load: %s, want %s", out, cfgName)
+			}
+			if _, err := exec.LookPath("skopeo"); err != nil {
+				t.Log("no skopeo: skipped its checks")
+				return
+			}
+			target := "docker-archive:" + file
+			if format == "oci" {
+				ociDir := filepath.Join(dir, "oci-dir")
+				os.MkdirAll(ociDir, 0o755)
+				if out, err := exec.Command("tar", "-xf", file, "-C", ociDir).CombinedOutput(); err != nil {
+					t.Fatalf("untar: %v %s", err, out)
+				}
+				target = "oci:" + ociDir
+			}
+			out2, err := exec.Command("skopeo", "inspect", "--config", target).CombinedOutput()
+			if err != nil {
+				t.Fatalf("skopeo inspect %s: %v: %s", target, err, out2)
+			}
+			if !strings.Contains(string(out2), `"architecture"`) {
+				t.Errorf("skopeo inspect: %s", out2)
+			}
+			// skopeo writes a docker-archive of it; hako loads it.
+			back := filepath.Join(dir, format+"-skopeo.tar")
+			if out, err := exec.Command("skopeo", "copy", target, "docker-archive:"+back+":skopeo/copy:1").CombinedOutput(); err != nil {
+				t.Fatalf("skopeo copy: %v %s", err, out)
+			}
+			out, errOut, code = e.hako("load", "-i", back)
+			if code != 0 || !strings.Contains(out, "Loaded image: skopeo/copy:1") {
+				t.Fatalf("load of skopeo's archive: %q %s", out, errOut)
+			}
+			out, _, _ = e.hako("image", "inspect", "--format", "{{.Id}}", "skopeo/copy:1")
+			if strings.TrimSpace(out) != cfgName.String() {
+				t.Errorf("ID through skopeo: %s", out)
+			}
+		})
+	}
+	_, errOut, code := e.hako("load", "-i", "/etc/hostname")
+	if code == 0 || !strings.Contains(errOut, "load") {
+		t.Errorf("load of a non-archive: %d %q", code, errOut)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type Backend interface {
 	TagImage(ctx context.Context, src, repo, tag string) error
 	RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error)
 	PushImage(ctx context.Context, name, tag string, auth authn.Authenticator, progress func(registry.Progress)) error
+	SaveImages(ctx context.Context, names []string, format string, w io.Writer) error
+	LoadImages(ctx context.Context, r io.Reader) ([]string, error)
 }
 
 // Router serves the image endpoints.
@@ -39,6 +42,9 @@ func (r *Router) Routes() []httputil.Route {
 	return []httputil.Route{
 		{Method: http.MethodPost, Path: "/images/create", Handler: r.create},
 		{Method: http.MethodGet, Path: "/images/json", Handler: r.list},
+		{Method: http.MethodGet, Path: "/images/get", Handler: r.save},
+		{Method: http.MethodPost, Path: "/images/load", Handler: r.load},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: r.saveOne},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.inspect},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: r.tag},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/push", Handler: r.push},
@@ -48,6 +54,7 @@ func (r *Router) Routes() []httputil.Route {
 
 // jsonMessage is docker's progress stream line.
 type jsonMessage struct {
+	Stream         string          `json:"stream,omitempty"`
 	Status         string          `json:"status,omitempty"`
 	ID             string          `json:"id,omitempty"`
 	ProgressDetail *progressDetail `json:"progressDetail,omitempty"`
@@ -210,6 +217,43 @@ func (r *Router) remove(ctx context.Context, w http.ResponseWriter, req *http.Re
 		return err
 	}
 	return httputil.WriteJSON(w, http.StatusOK, l)
+}
+
+// save streams a tarball of the images in names; format (a hako
+// extension) picks "oci" instead of docker-archive.
+func (r *Router) save(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	return r.saveNames(ctx, w, req, req.Form["names"])
+}
+
+func (r *Router) saveOne(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	return r.saveNames(ctx, w, req, []string{vars["name"]})
+}
+
+func (r *Router) saveNames(ctx context.Context, w http.ResponseWriter, req *http.Request, names []string) error {
+	// Resolve names before the first byte, so a missing image is a
+	// plain 404; a failure mid-stream can only cut the stream.
+	for _, n := range names {
+		if _, err := r.b.ImageInspect(ctx, n); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	return r.b.SaveImages(ctx, names, req.FormValue("format"), w)
+}
+
+func (r *Router) load(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	msgs, err := r.b.LoadImages(ctx, req.Body)
+	if err != nil {
+		return err
+	}
+	st := newStream(w)
+	for _, m := range msgs {
+		st.send(jsonMessage{Stream: m + "\n"})
+	}
+	if len(msgs) == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return nil
 }
 
 func httpErr(status int, msg string) error {
