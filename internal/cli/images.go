@@ -408,3 +408,88 @@ func isTerminal(fd uintptr) bool {
 	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
 	return err == nil
 }
+
+func newImport(c *CLI) *cobra.Command {
+	var changes []string
+	var message string
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] FILE|- [REPOSITORY[:TAG]]",
+		Short: "make an image from a root filesystem tarball",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			var r io.Reader = cmd.InOrStdin()
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			repo, tag := "", ""
+			if len(args) == 2 {
+				repo = args[1]
+				if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+					repo, tag = repo[:i], repo[i+1:]
+				}
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := cl.ImageImport(ctx, r, repo, tag, changes, message)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.Out, id)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)")
+	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message for the image's history")
+	return cmd
+}
+
+func newHistory(c *CLI) *cobra.Command {
+	var quiet, noTrunc bool
+	cmd := &cobra.Command{
+		Use:   "history [OPTIONS] IMAGE",
+		Short: "show an image's history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			h, err := cl.ImageHistory(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.Out, 0, 8, 3, ' ', 0)
+			if !quiet {
+				fmt.Fprintln(w, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
+			}
+			for _, it := range h {
+				id := it.ID
+				if !noTrunc && strings.HasPrefix(id, "sha256:") {
+					id = strings.TrimPrefix(id, "sha256:")[:12]
+				}
+				if quiet {
+					fmt.Fprintln(w, id)
+					continue
+				}
+				by := it.CreatedBy
+				if !noTrunc && len(by) > 45 {
+					by = by[:44] + "…"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, units.HumanDuration(time.Since(time.Unix(it.Created, 0)))+" ago", by, units.HumanSizeWithPrecision(float64(it.Size), 3), it.Comment)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	return cmd
+}

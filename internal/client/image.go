@@ -142,3 +142,34 @@ func (c *Client) ImageLoad(ctx context.Context, r io.Reader) ([]string, error) {
 	})
 	return out, err
 }
+
+// ImageImport makes an image from a rootfs tarball; it returns the ID.
+func (c *Client) ImageImport(ctx context.Context, r io.Reader, repo, tag string, changes []string, message string) (string, error) {
+	q := url.Values{"fromSrc": {"-"}}
+	if repo != "" {
+		q.Set("repo", repo)
+	}
+	if tag != "" {
+		q.Set("tag", tag)
+	}
+	if message != "" {
+		q.Set("message", message)
+	}
+	for _, ch := range changes {
+		q.Add("changes", ch)
+	}
+	resp, err := c.stream(ctx, http.MethodPost, "/images/create", q, r)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var id string
+	err = readStream(resp.Body, func(m JSONMessage) { id = m.Status })
+	return id, err
+}
+
+// ImageHistory returns an image's history, newest first.
+func (c *Client) ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error) {
+	var l []imagetypes.HistoryResponseItem
+	return l, c.do(ctx, http.MethodGet, "/images/"+name+"/history", nil, nil, &l)
+}

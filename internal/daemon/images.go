@@ -367,3 +367,70 @@ func (d *Daemon) LoadImages(ctx context.Context, r io.Reader) ([]string, error) 
 	}
 	return msgs, nil
 }
+
+// ImportImage makes a one-layer image from a root filesystem tarball
+// and names it repo (with tag) when given; changes are -c instructions.
+func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, repo, tag string, changes []string, message string) (*image.Image, error) {
+	cfg := &ocispec.ImageConfig{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
+	if err := image.ApplyChanges(cfg, changes); err != nil {
+		return nil, err
+	}
+	var names []string
+	if repo != "" {
+		target := repo
+		if tag != "" {
+			target += ":" + tag
+		}
+		ref, err := reference.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, ref.String())
+	}
+	p, err := registry.Import(ctx, d.content, r, cfg, message)
+	if err != nil {
+		return nil, err
+	}
+	img := &image.Image{ID: p.Config, Manifest: p.Manifest, MediaType: p.MediaType, DiffIDs: p.DiffIDs, Created: p.Created, Layers: []digest.Digest{p.Layers[0].Digest}, Size: p.Layers[0].Size}
+	if err := d.images.Put(img, names...); err != nil {
+		return nil, err
+	}
+	d.imageEvent("import", img.ID.String(), img.ID)
+	return img, nil
+}
+
+// ImageHistory lists an image's history, newest first, as
+// GET /images/{name}/history does.
+func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error) {
+	img, err := d.images.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := d.imageConfig(img)
+	if err != nil {
+		return nil, err
+	}
+	tags, _ := splitNames(img)
+	var out []imagetypes.HistoryResponseItem
+	layer := 0
+	for i, h := range cfg.History {
+		item := imagetypes.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}}
+		if h.Created != nil {
+			item.Created = h.Created.Unix()
+		}
+		if !h.EmptyLayer && layer < len(img.Layers) {
+			if sz, err := d.content.Info(img.Layers[layer]); err == nil {
+				item.Size = sz
+			}
+			layer++
+		}
+		if i == len(cfg.History)-1 {
+			item.ID, item.Tags = img.ID.String(), tags
+		}
+		out = append([]imagetypes.HistoryResponseItem{item}, out...)
+	}
+	if len(out) == 0 {
+		out = []imagetypes.HistoryResponseItem{{ID: img.ID.String(), Tags: tags, Size: img.Size, Created: img.Created.Unix()}}
+	}
+	return out, nil
+}

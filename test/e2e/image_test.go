@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/hako-dev/hako/internal/testutil"
 )
 
 // testRegistry runs an OCI registry on 127.0.0.1 for the test.
@@ -292,5 +293,37 @@ func TestImageSaveLoad(t *testing.T) {
 	_, errOut, code := e.hako("load", "-i", "/etc/hostname")
 	if code == 0 || !strings.Contains(errOut, "load") {
 		t.Errorf("load of a non-archive: %d %q", code, errOut)
+	}
+}
+
+// A rootfs tarball becomes a one-layer image, with -c changes.
+func TestImageImport(t *testing.T) {
+	e := newHakoEnv(t)
+	rootfs := testutil.BusyboxRootfs(t)
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	if out, err := exec.Command("tar", "-czf", tarball, "-C", rootfs, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	cmd := e.cmd("import", "-c", `CMD ["sh"]`, "-c", "ENV GREETING=hi", "-m", "from a tarball", "-", "busybox:imported")
+	f, _ := os.Open(tarball)
+	defer f.Close()
+	cmd.Stdin = f
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "sha256:") {
+		t.Fatalf("import: %v %s", err, out)
+	}
+	id := strings.TrimSpace(string(out))
+	got, _, _ := e.hako("image", "inspect", "--format", "{{.Id}} {{json .Config.Cmd}} {{index .Config.Env 1}} {{len .RootFS.Layers}}", "busybox:imported")
+	if strings.TrimSpace(got) != id+` ["sh"] GREETING=hi 1` {
+		t.Errorf("inspect: %q", got)
+	}
+	hist, _, _ := e.hako("history", "busybox:imported")
+	if !strings.Contains(hist, "hako import") || !strings.Contains(hist, "from a tarball") {
+		t.Errorf("history:\n%s", hist)
+	}
+	if _, errOut, code := e.hako("import", "/etc/hostname"); code == 0 {
+		t.Errorf("import of a non-tar accepted")
+	} else if !strings.Contains(errOut, "import") {
+		t.Errorf("import error: %q", errOut)
 	}
 }

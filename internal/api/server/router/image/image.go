@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/hako-dev/hako/internal/api/server/httputil"
-	"github.com/hako-dev/hako/internal/errdefs"
 	img "github.com/hako-dev/hako/internal/image"
 	"github.com/hako-dev/hako/internal/registry"
 	imagetypes "github.com/moby/moby/api/types/image"
@@ -29,6 +28,8 @@ type Backend interface {
 	PushImage(ctx context.Context, name, tag string, auth authn.Authenticator, progress func(registry.Progress)) error
 	SaveImages(ctx context.Context, names []string, format string, w io.Writer) error
 	LoadImages(ctx context.Context, r io.Reader) ([]string, error)
+	ImportImage(ctx context.Context, r io.Reader, repo, tag string, changes []string, message string) (*img.Image, error)
+	ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
 }
 
 // Router serves the image endpoints.
@@ -45,6 +46,7 @@ func (r *Router) Routes() []httputil.Route {
 		{Method: http.MethodGet, Path: "/images/get", Handler: r.save},
 		{Method: http.MethodPost, Path: "/images/load", Handler: r.load},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: r.saveOne},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/history", Handler: r.history},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.inspect},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: r.tag},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/push", Handler: r.push},
@@ -73,11 +75,19 @@ type errorDetail struct {
 
 func (r *Router) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
 	from := req.FormValue("fromImage")
-	if from == "" {
-		if req.FormValue("fromSrc") != "" {
-			return errdefs.ErrNotImplemented
+	if src := req.FormValue("fromSrc"); from == "" && src != "" {
+		if src != "-" {
+			return httpErr(http.StatusBadRequest, "fromSrc must be \"-\" (the archive in the request body): hako does not download archives from URLs")
 		}
-		return httpErr(http.StatusBadRequest, "fromImage is required")
+		i, err := r.b.ImportImage(ctx, req.Body, req.FormValue("repo"), req.FormValue("tag"), req.Form["changes"], req.FormValue("message"))
+		if err != nil {
+			return err
+		}
+		newStream(w).send(jsonMessage{Status: i.ID.String()})
+		return nil
+	}
+	if from == "" {
+		return httpErr(http.StatusBadRequest, "fromImage or fromSrc is required")
 	}
 	ref := from
 	if tag := req.FormValue("tag"); tag != "" {
@@ -254,6 +264,14 @@ func (r *Router) load(ctx context.Context, w http.ResponseWriter, req *http.Requ
 		w.WriteHeader(http.StatusOK)
 	}
 	return nil
+}
+
+func (r *Router) history(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
+	h, err := r.b.ImageHistory(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, h)
 }
 
 func httpErr(status int, msg string) error {
