@@ -1,14 +1,20 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -325,5 +331,86 @@ func TestImageImport(t *testing.T) {
 		t.Errorf("import of a non-tar accepted")
 	} else if !strings.Contains(errOut, "import") {
 		t.Errorf("import error: %q", errOut)
+	}
+}
+
+// kill -9 of the daemon in the middle of a pull leaves no blob that lies
+// about its digest, and the pull completes on retry.
+func TestImagePullSurvivesDaemonKill(t *testing.T) {
+	e := newHakoEnv(t)
+	reg := registry.New()
+	var slow atomic.Bool
+	slow.Store(true)
+	started := make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() && strings.Contains(r.URL.Path, "/blobs/") && r.Method == http.MethodGet {
+			// Send half a layer, then stall until the client goes away.
+			rec := httptest.NewRecorder()
+			reg.ServeHTTP(rec, r)
+			body := rec.Body.Bytes()
+			if len(body) > 4096 {
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				w.Write(body[:len(body)/2])
+				w.(http.Flusher).Flush()
+				select {
+				case started <- struct{}{}:
+				default:
+				}
+				<-r.Context().Done()
+				return
+			}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, _ := random.Image(1<<20, 3)
+	slow.Store(false)
+	push(t, host+"/crash/me:1", img)
+	slow.Store(true)
+
+	// Start the daemon, then pull in the background and kill the daemon
+	// once layers are half downloaded.
+	if _, errOut, code := e.hako("info", "--format", "{{.ID}}"); code != 0 {
+		t.Fatal(errOut)
+	}
+	pid := e.daemonPid()
+	pullCmd := e.cmd("pull", host+"/crash/me:1")
+	if err := pullCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pull never started downloading")
+	}
+	time.Sleep(100 * time.Millisecond)
+	syscall.Kill(pid, syscall.SIGKILL)
+	pullCmd.Wait()
+	for alive(pid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	slow.Store(false)
+	out, errOut, code := e.hako("pull", host+"/crash/me:1")
+	if code != 0 {
+		t.Fatalf("pull after kill -9: %s %s", out, errOut)
+	}
+	// Every stored blob matches its name, and no ingest is left.
+	blobs := filepath.Join(e.root, "content", "blobs", "sha256")
+	ents, _ := os.ReadDir(blobs)
+	if len(ents) != 5 {
+		t.Errorf("%d blobs, want 5", len(ents))
+	}
+	for _, ent := range ents {
+		b, _ := os.ReadFile(filepath.Join(blobs, ent.Name()))
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); got != ent.Name() {
+			t.Errorf("blob %s holds content %s", ent.Name(), got)
+		}
+	}
+	if ing, _ := os.ReadDir(filepath.Join(e.root, "content", "ingest")); len(ing) != 0 {
+		t.Errorf("ingests left: %d", len(ing))
 	}
 }
