@@ -290,7 +290,7 @@ func newImage(c *CLI) *cobra.Command {
 	inspect.Flags().StringVarP(&format, "format", "f", "", "format the output with a Go template")
 	pullCmd, ls, rm, tag := newPull(c), newImages(c), newRmi(c), newTag(c)
 	ls.Use, rm.Use = "ls [OPTIONS] [REPOSITORY[:TAG]]", "rm [OPTIONS] IMAGE [IMAGE...]"
-	cmd.AddCommand(inspect, pullCmd, ls, rm, tag)
+	cmd.AddCommand(inspect, pullCmd, ls, rm, tag, newImagePrune(c), newHistory(c), newImport(c), newSave(c), newLoad(c), newPush(c))
 	return cmd
 }
 
@@ -491,5 +491,82 @@ func newHistory(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	return cmd
+}
+
+func newImagePrune(c *CLI) *cobra.Command {
+	var all, force bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "remove unused images",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			if !force {
+				what := "all dangling images"
+				if all {
+					what = "all images without at least one container associated to them"
+				}
+				fmt.Fprintf(c.Out, "WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] ", what)
+				var answer string
+				fmt.Fscanln(cmd.InOrStdin(), &answer)
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					return nil
+				}
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := cl.ImagePrune(ctx, all)
+			if err != nil {
+				return err
+			}
+			if len(rep.ImagesDeleted) > 0 {
+				fmt.Fprintln(c.Out, "Deleted Images:")
+				for _, d := range rep.ImagesDeleted {
+					if d.Untagged != "" {
+						fmt.Fprintf(c.Out, "untagged: %s\n", d.Untagged)
+					}
+					if d.Deleted != "" {
+						fmt.Fprintf(c.Out, "deleted: %s\n", d.Deleted)
+					}
+				}
+				fmt.Fprintln(c.Out)
+			}
+			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
+	return cmd
+}
+
+func newSystem(c *CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "system", Short: "manage hako"}
+	df := &cobra.Command{
+		Use:   "df",
+		Short: "show disk usage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			du, err := cl.SystemDF(ctx)
+			if err != nil {
+				return err
+			}
+			active := 0
+			w := tabwriter.NewWriter(c.Out, 0, 8, 3, ' ', 0)
+			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
+			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s (100%%)\n", len(du.Images), active, units.HumanSizeWithPrecision(float64(du.LayersSize), 3), units.HumanSizeWithPrecision(float64(du.LayersSize), 3))
+			fmt.Fprintf(w, "Containers\t0\t0\t0B\t0B\nLocal Volumes\t0\t0\t0B\t0B\nBuild Cache\t0\t0\t0B\t0B\n")
+			return w.Flush()
+		},
+	}
+	cmd.AddCommand(df, newInfo(c))
 	return cmd
 }

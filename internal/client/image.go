@@ -173,3 +173,25 @@ func (c *Client) ImageHistory(ctx context.Context, name string) ([]imagetypes.Hi
 	var l []imagetypes.HistoryResponseItem
 	return l, c.do(ctx, http.MethodGet, "/images/"+name+"/history", nil, nil, &l)
 }
+
+// ImagePrune removes dangling images (all unused ones with all).
+func (c *Client) ImagePrune(ctx context.Context, all bool) (*imagetypes.PruneReport, error) {
+	q := url.Values{}
+	if all {
+		q.Set("filters", `{"dangling":{"false":true}}`)
+	}
+	var r imagetypes.PruneReport
+	return &r, c.do(ctx, http.MethodPost, "/images/prune", q, nil, &r)
+}
+
+// DiskUsage is GET /system/df in its API-1.51 form.
+type DiskUsage struct {
+	LayersSize int64
+	Images     []imagetypes.Summary
+}
+
+// SystemDF reports disk usage.
+func (c *Client) SystemDF(ctx context.Context) (*DiskUsage, error) {
+	var du DiskUsage
+	return &du, c.do(ctx, http.MethodGet, "/system/df", nil, nil, &du)
+}

@@ -434,3 +434,79 @@ func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]imagetypes.Hi
 	}
 	return out, nil
 }
+
+// PruneImages removes images without names (all unused images when all;
+// no container uses images yet) and the blobs they held, and returns
+// what went and the bytes reclaimed.
+func (d *Daemon) PruneImages(ctx context.Context, all bool) (*imagetypes.PruneReport, error) {
+	imgs, err := d.images.List()
+	if err != nil {
+		return nil, err
+	}
+	var before int64
+	d.content.Walk(func(_ digest.Digest, n int64) error { before += n; return nil })
+	rep := &imagetypes.PruneReport{ImagesDeleted: []imagetypes.DeleteResponse{}}
+	for _, img := range imgs {
+		tags, digests := splitNames(img)
+		if len(tags) > 0 && !all {
+			continue
+		}
+		for _, n := range append(tags, digests...) {
+			rep.ImagesDeleted = append(rep.ImagesDeleted, imagetypes.DeleteResponse{Untagged: n})
+		}
+		if err := d.images.Delete(img.ID); err != nil {
+			return nil, err
+		}
+		rep.ImagesDeleted = append(rep.ImagesDeleted, imagetypes.DeleteResponse{Deleted: img.ID.String()})
+		d.imageEvent("delete", img.ID.String(), img.ID)
+	}
+	if err := d.collectBlobs(); err != nil {
+		return nil, err
+	}
+	var after int64
+	d.content.Walk(func(_ digest.Digest, n int64) error { after += n; return nil })
+	if before > after {
+		rep.SpaceReclaimed = uint64(before - after)
+	}
+	return rep, nil
+}
+
+// DiskUsage reports the store's size: blobs, and each image with its size
+// and how much of it is shared with other images.
+func (d *Daemon) DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, error) {
+	var total int64
+	if err := d.content.Walk(func(_ digest.Digest, n int64) error { total += n; return nil }); err != nil {
+		return 0, nil, err
+	}
+	imgs, err := d.images.List()
+	if err != nil {
+		return 0, nil, err
+	}
+	users := map[digest.Digest]int{}
+	for _, img := range imgs {
+		for _, l := range img.Layers {
+			users[l]++
+		}
+	}
+	sums, err := d.Images(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, img := range imgs {
+		var shared int64
+		for _, l := range img.Layers {
+			if users[l] > 1 {
+				if n, err := d.content.Info(l); err == nil {
+					shared += n
+				}
+			}
+		}
+		for j := range sums {
+			if sums[j].ID == img.ID.String() {
+				sums[j].SharedSize = shared
+				sums[j].Containers = 0
+			}
+		}
+	}
+	return total, sums, nil
+}

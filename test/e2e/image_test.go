@@ -327,6 +327,33 @@ func TestImageImport(t *testing.T) {
 	if !strings.Contains(hist, "hako import") || !strings.Contains(hist, "from a tarball") {
 		t.Errorf("history:\n%s", hist)
 	}
+	// Importing again under the same name leaves the first image
+	// dangling; prune removes it and its blobs.
+	f2, _ := os.Open(tarball)
+	defer f2.Close()
+	cmd = e.cmd("import", "-c", "CMD sh", "-", "busybox:imported")
+	cmd.Stdin = f2
+	out2, err := cmd.CombinedOutput()
+	id2 := strings.TrimSpace(string(out2))
+	if err != nil || id2 == id {
+		t.Fatalf("second import: %v %s", err, out2)
+	}
+	ids, _, _ := e.hako("images", "-q")
+	if n := len(strings.Fields(ids)); n != 2 {
+		t.Errorf("%d images before prune", n)
+	}
+	got, _, code := e.hako("image", "prune", "-f")
+	if code != 0 || !strings.Contains(got, "deleted: "+id) || strings.Contains(got, id2) {
+		t.Errorf("prune: %s", got)
+	}
+	ids, _, _ = e.hako("images", "-q")
+	if n := len(strings.Fields(ids)); n != 1 {
+		t.Errorf("%d images after prune", n)
+	}
+	df, _, code := e.hako("system", "df")
+	if code != 0 || !strings.Contains(df, "Images") {
+		t.Errorf("system df: %s", df)
+	}
 	if _, errOut, code := e.hako("import", "/etc/hostname"); code == 0 {
 		t.Errorf("import of a non-tar accepted")
 	} else if !strings.Contains(errOut, "import") {

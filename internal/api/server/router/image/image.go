@@ -30,6 +30,8 @@ type Backend interface {
 	LoadImages(ctx context.Context, r io.Reader) ([]string, error)
 	ImportImage(ctx context.Context, r io.Reader, repo, tag string, changes []string, message string) (*img.Image, error)
 	ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
+	PruneImages(ctx context.Context, all bool) (*imagetypes.PruneReport, error)
+	DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, error)
 }
 
 // Router serves the image endpoints.
@@ -45,6 +47,8 @@ func (r *Router) Routes() []httputil.Route {
 		{Method: http.MethodGet, Path: "/images/json", Handler: r.list},
 		{Method: http.MethodGet, Path: "/images/get", Handler: r.save},
 		{Method: http.MethodPost, Path: "/images/load", Handler: r.load},
+		{Method: http.MethodPost, Path: "/images/prune", Handler: r.prune},
+		{Method: http.MethodGet, Path: "/system/df", Handler: r.df},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: r.saveOne},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/history", Handler: r.history},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: r.inspect},
@@ -272,6 +276,52 @@ func (r *Router) history(ctx context.Context, w http.ResponseWriter, req *http.R
 		return err
 	}
 	return httputil.WriteJSON(w, http.StatusOK, h)
+}
+
+// prune removes dangling images, or with filters dangling=false every
+// unused one.
+func (r *Router) prune(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	all := false
+	if f := req.FormValue("filters"); f != "" {
+		var m map[string]map[string]bool
+		if err := json.Unmarshal([]byte(f), &m); err != nil {
+			var l map[string][]string
+			if err := json.Unmarshal([]byte(f), &l); err != nil {
+				return httpErr(http.StatusBadRequest, "invalid filters: "+f)
+			}
+			m = map[string]map[string]bool{}
+			for k, vs := range l {
+				m[k] = map[string]bool{}
+				for _, v := range vs {
+					m[k][v] = true
+				}
+			}
+		}
+		for k, vs := range m {
+			switch k {
+			case "dangling":
+				all = vs["false"] || vs["0"]
+			default:
+				return httpErr(http.StatusBadRequest, "invalid filter '"+k+"'")
+			}
+		}
+	}
+	rep, err := r.b.PruneImages(ctx, all)
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, rep)
+}
+
+// df answers GET /system/df in the form docker CLIs up to API 1.51 read.
+func (r *Router) df(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	total, imgs, err := r.b.DiskUsage(ctx)
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, map[string]any{
+		"LayersSize": total, "Images": imgs, "Containers": []any{}, "Volumes": []any{}, "BuildCache": []any{},
+	})
 }
 
 func httpErr(status int, msg string) error {
