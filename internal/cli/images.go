@@ -71,14 +71,10 @@ func newPull(c *CLI) *cobra.Command {
 // pull pulls ref, printing docker-like progress lines (one per layer
 // state change; download progress only at its end).
 func pull(ctx context.Context, c *CLI, cl *client.Client, ref, platform string, quiet bool) error {
+	pp := newProgressPrinter(c.Out)
 	err := cl.ImagePull(ctx, ref, platform, registryAuthFor(ref), func(m client.JSONMessage) {
-		if quiet || m.Status == "Downloading" {
-			return
-		}
-		if m.ID != "" {
-			fmt.Fprintf(c.Out, "%s: %s\n", m.ID, m.Status)
-		} else {
-			fmt.Fprintln(c.Out, m.Status)
+		if !quiet {
+			pp.print(m)
 		}
 	})
 	if err != nil {
@@ -306,14 +302,10 @@ func newPush(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pp := newProgressPrinter(c.Out)
 			return cl.ImagePush(ctx, args[0], registryAuthFor(args[0]), func(m client.JSONMessage) {
-				if quiet || m.Status == "Pushing" {
-					return
-				}
-				if m.ID != "" {
-					fmt.Fprintf(c.Out, "%s: %s\n", m.ID, m.Status)
-				} else {
-					fmt.Fprintln(c.Out, m.Status)
+				if !quiet {
+					pp.print(m)
 				}
 			})
 		},
