@@ -1,0 +1,110 @@
+package mount
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxData is what mount(2) takes as its data string: one page, less the
+// terminating NUL.
+const maxData = 4095
+
+// All mounts ms on target, in order, each on top of the previous.
+// Overlay mounts whose options exceed mount(2)'s one-page limit (many or
+// deep layers) are made with the new mount API, one fsconfig call per
+// lower directory ("lowerdir+", Linux 6.8), so a layer count has no limit.
+func All(ms []Mount, target string) error {
+	for i, m := range ms {
+		if err := one(m, target); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				unix.Unmount(target, unix.MNT_DETACH)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func one(m Mount, target string) error {
+	o := ParseOptions(m.Options)
+	switch {
+	case m.Type == "bind" || o.Flags&unix.MS_BIND != 0:
+		flags := o.Flags | unix.MS_BIND
+		if err := unix.Mount(m.Source, target, "", flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", m.Source, target, err)
+		}
+		if flags&(unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC) != 0 {
+			if err := unix.Mount("", target, "", flags|unix.MS_REMOUNT, ""); err != nil {
+				unix.Unmount(target, unix.MNT_DETACH)
+				return fmt.Errorf("remount %s: %w", target, err)
+			}
+		}
+		return nil
+	case m.Type == "overlay" && len(o.Data) > maxData:
+		return overlayNewAPI(o, target)
+	}
+	if err := unix.Mount(m.Source, target, m.Type, o.Flags, o.Data); err != nil {
+		return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, m.Type, target, err)
+	}
+	return nil
+}
+
+// overlayNewAPI mounts an overlay with fsopen/fsconfig/fsmount, adding the
+// lower directories one by one.
+func overlayNewAPI(o Options, target string) error {
+	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("overlay on %s: fsopen: %w", target, err)
+	}
+	defer unix.Close(fd)
+	for _, kv := range strings.Split(o.Data, ",") {
+		k, v, hasV := strings.Cut(kv, "=")
+		switch {
+		case k == "lowerdir":
+			for _, l := range strings.Split(v, ":") {
+				if err := unix.FsconfigSetString(fd, "lowerdir+", l); err != nil {
+					return fmt.Errorf("overlay on %s: lower directory %s: %w (the kernel needs Linux 6.8 for this many layers)", target, l, err)
+				}
+			}
+		case hasV:
+			if err := unix.FsconfigSetString(fd, k, v); err != nil {
+				return fmt.Errorf("overlay on %s: option %s: %w", target, k, err)
+			}
+		case k != "":
+			if err := unix.FsconfigSetFlag(fd, k); err != nil {
+				return fmt.Errorf("overlay on %s: option %s: %w", target, k, err)
+			}
+		}
+	}
+	if err := unix.FsconfigCreate(fd); err != nil {
+		return fmt.Errorf("overlay on %s: create: %w", target, err)
+	}
+	var attr int
+	if o.Flags&unix.MS_RDONLY != 0 {
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, attr)
+	if err != nil {
+		return fmt.Errorf("overlay on %s: fsmount: %w", target, err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("overlay on %s: move_mount: %w", target, err)
+	}
+	return nil
+}
+
+// Unmount detaches target and whatever is mounted below it.
+func Unmount(target string) error {
+	for {
+		err := unix.Unmount(target, unix.MNT_DETACH)
+		if err == unix.EINVAL || err == unix.ENOENT {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", target, err)
+		}
+	}
+}
