@@ -38,11 +38,11 @@ const (
 
 // Info describes a snapshot.
 type Info struct {
-	Key     string    `json:"key"`
-	Parent  string    `json:"parent,omitempty"`
-	Kind    Kind      `json:"kind"`
-	ID      string    `json:"id"`
-	Created time.Time `json:"created"`
+	Key     string            `json:"key"`
+	Parent  string            `json:"parent,omitempty"`
+	Kind    Kind              `json:"kind"`
+	ID      string            `json:"id"`
+	Created time.Time         `json:"created"`
 	Labels  map[string]string `json:"labels,omitempty"`
 }
 

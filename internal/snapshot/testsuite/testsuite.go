@@ -21,8 +21,8 @@ type Factory func(root string) (snapshot.Snapshotter, error)
 // Run runs the suite. It mounts for real: the caller must be root.
 func Run(t *testing.T, f Factory) {
 	for name, test := range map[string]func(*testing.T, snapshot.Snapshotter, string){
-		"layers and copy-up": layersAndCopyUp,
-		"whiteout via delete": deleteHidesLower,
+		"layers and copy-up":   layersAndCopyUp,
+		"whiteout via delete":  deleteHidesLower,
 		"remove with children": removeWithChildren,
 		"errors":               errorsTest,
 		"usage":                usage,
