@@ -33,6 +33,7 @@ import (
 	"github.com/hako-dev/hako/internal/daemon/events"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/snapshot"
 	eventtypes "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -55,18 +56,23 @@ type Config struct {
 	Version string
 	// Log receives the daemon's messages; nil means slog.Default().
 	Log *slog.Logger
+	// StorageDriver is "overlay", "vfs", or "" to pick overlay when the
+	// kernel and Root's filesystem support it, vfs otherwise.
+	StorageDriver string
 }
 
 // Daemon is the running engine.
 type Daemon struct {
-	cfg     Config
-	db      *bolt.DB
-	pidFile *os.File
-	id      string
-	started time.Time
-	events  *events.Bus
-	content *content.Store
-	images  *image.Store
+	cfg       Config
+	db        *bolt.DB
+	pidFile   *os.File
+	id        string
+	started   time.Time
+	events    *events.Bus
+	content   *content.Store
+	images    *image.Store
+	snapshots snapshot.Snapshotter
+	driver    string
 }
 
 // New opens (or creates) the daemon's state and returns the engine. It
@@ -120,6 +126,9 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 		d.log().Warn("content store cleanup", "error", err)
 	}
 	if d.images, err = image.NewStore(db); err != nil {
+		return nil, err
+	}
+	if err := d.openSnapshots(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -206,9 +215,43 @@ func (d *Daemon) Config() Config { return d.cfg }
 // Events is the daemon's event bus.
 func (d *Daemon) Events() *events.Bus { return d.events }
 
+// openSnapshots opens the configured (or best available) snapshotter
+// under Root/<driver>.
+func (d *Daemon) openSnapshots(ctx context.Context) error {
+	driver := d.cfg.StorageDriver
+	if driver == "" {
+		driver = "vfs"
+		if err := snapshot.OverlaySupported(filepath.Join(d.cfg.Root, "overlay")); err == nil {
+			driver = "overlay"
+		} else {
+			d.log().Warn("overlay is not usable: using vfs (full copies of every layer)", "error", err)
+		}
+	}
+	var err error
+	switch driver {
+	case "overlay":
+		d.snapshots, err = snapshot.NewOverlay(filepath.Join(d.cfg.Root, "overlay"))
+	case "vfs":
+		d.snapshots, err = snapshot.NewVFS(filepath.Join(d.cfg.Root, "vfs"))
+	default:
+		return fmt.Errorf("storage driver %q: want overlay or vfs: %w", driver, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return err
+	}
+	d.driver = driver
+	if err := d.snapshots.Cleanup(ctx); err != nil {
+		d.log().Warn("snapshot cleanup", "error", err)
+	}
+	return nil
+}
+
 // Close releases the daemon's state. Running containers are not touched.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.snapshots != nil {
+		errs = append(errs, d.snapshots.Close())
+	}
 	if d.db != nil {
 		errs = append(errs, d.db.Close())
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -16,6 +17,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -55,6 +57,9 @@ func (d *Daemon) PullImage(ctx context.Context, refStr, platform string, auth au
 	existed := false
 	if prev, err := d.images.Get(ref.String()); err == nil && prev.ID == img.ID {
 		existed = true
+	}
+	if err := d.unpack(ctx, img, progress); err != nil {
+		return nil, err
 	}
 	if err := d.images.Put(img, names...); err != nil {
 		return nil, err
@@ -158,6 +163,13 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (*imagetypes.Ins
 	if len(cfg.History) > 0 {
 		r.Comment = cfg.History[len(cfg.History)-1].Comment
 	}
+	if dirs := image.LayerDirs(ctx, d.snapshots, img); len(dirs) > 0 {
+		data := map[string]string{"UpperDir": dirs[0]}
+		if len(dirs) > 1 {
+			data["LowerDir"] = strings.Join(dirs[1:], ":")
+		}
+		r.GraphDriver = &storage.DriverData{Name: d.driver, Data: data}
+	}
 	return r, nil
 }
 
@@ -237,8 +249,28 @@ func onlyDigests(img *image.Image) bool {
 	return len(tags) == 0
 }
 
-// collectBlobs removes blobs no image refers to.
+// unpack unpacks img's layers into snapshots (each layer once).
+func (d *Daemon) unpack(ctx context.Context, img *image.Image, progress func(registry.Progress)) error {
+	if progress != nil {
+		progress(registry.Progress{Status: "Extracting layers"})
+	}
+	return image.Unpack(ctx, d.content, d.snapshots, img, d.driver == "overlay")
+}
+
+// collectBlobs removes blobs no image refers to, and the layer snapshots
+// no image uses.
 func (d *Daemon) collectBlobs() error {
+	if imgs, err := d.images.List(); err == nil {
+		inUse := map[string]bool{}
+		for _, img := range imgs {
+			for _, c := range image.ChainIDs(img.DiffIDs) {
+				inUse[c.String()] = true
+			}
+		}
+		if err := image.GCSnapshots(context.Background(), d.snapshots, inUse); err != nil {
+			d.log().Warn("garbage collection of snapshots failed", "error", err)
+		}
+	}
 	used, err := d.images.BlobsInUse()
 	if err != nil {
 		return err
@@ -346,6 +378,9 @@ func (d *Daemon) LoadImages(ctx context.Context, r io.Reader) ([]string, error) 
 			img.Layers = append(img.Layers, ly.Digest)
 			img.Size += ly.Size
 		}
+		if err := d.unpack(ctx, img, nil); err != nil {
+			return nil, err
+		}
 		var names []reference.Ref
 		var full []string
 		for _, n := range l.Names {
@@ -392,6 +427,9 @@ func (d *Daemon) ImportImage(ctx context.Context, r io.Reader, repo, tag string,
 		return nil, err
 	}
 	img := &image.Image{ID: p.Config, Manifest: p.Manifest, MediaType: p.MediaType, DiffIDs: p.DiffIDs, Created: p.Created, Layers: []digest.Digest{p.Layers[0].Digest}, Size: p.Layers[0].Size}
+	if err := d.unpack(ctx, img, nil); err != nil {
+		return nil, err
+	}
 	if err := d.images.Put(img, names...); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	goruntime "runtime"
 	"strings"
@@ -28,7 +29,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	osName, osVersion := osRelease()
 	info := &system.Info{
 		ID:                 d.id,
-		Driver:             "none",
+		Driver:             d.driver,
 		LoggingDriver:      "json-file",
 		CgroupDriver:       "cgroupfs",
 		CgroupVersion:      cgVersion,
@@ -62,6 +63,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	if imgs, err := d.images.List(); err == nil {
 		info.Images = len(imgs)
 	}
+	info.DriverStatus = [][2]string{{"Backing Filesystem", backingFS(d.cfg.Root)}, {"Supports d_type", "true"}}
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Log = []string{"json-file"}
 	if cgVersion == "2" {
@@ -121,4 +123,26 @@ func osRelease() (name, version string) {
 func readTrimmed(p string) string {
 	b, _ := os.ReadFile(p)
 	return strings.TrimSpace(string(b))
+}
+
+// backingFS names the filesystem under dir as docker does ("extfs",
+// "xfs", "tmpfs", ...).
+func backingFS(dir string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return "unknown"
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC:
+		return "extfs"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("0x%x", st.Type)
 }

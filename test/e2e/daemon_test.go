@@ -23,6 +23,7 @@ type hakoEnv struct {
 	t             *testing.T
 	bin           string
 	root, runRoot string
+	env           []string // extra environment for every command
 }
 
 func newHakoEnv(t *testing.T) *hakoEnv {
@@ -37,7 +38,7 @@ func (e *hakoEnv) sock() string { return filepath.Join(e.runRoot, "hako.sock") }
 
 func (e *hakoEnv) cmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(e.bin, args...)
-	cmd.Env = append(os.Environ(), "HAKO_ROOT="+e.root, "HAKO_RUNROOT="+e.runRoot, "HAKO_HOST=")
+	cmd.Env = append(append(os.Environ(), "HAKO_ROOT="+e.root, "HAKO_RUNROOT="+e.runRoot, "HAKO_HOST="), e.env...)
 	return cmd
 }
 

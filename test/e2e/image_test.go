@@ -441,3 +441,61 @@ func TestImagePullSurvivesDaemonKill(t *testing.T) {
 		t.Errorf("ingests left: %d", len(ing))
 	}
 }
+
+// Pulled layers are unpacked once into snapshots, shared between images,
+// shown by inspect, and removed with the last image using them.
+func TestImageUnpackSnapshots(t *testing.T) {
+	for _, driver := range []string{"overlay", "vfs"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newHakoEnv(t)
+			e.env = append(e.env, "HAKO_STORAGE_DRIVER="+driver)
+			reg := testRegistry(t)
+			base, _ := random.Image(4096, 2)
+			child, err := mutate.AppendLayers(base, mustLayer(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			push(t, reg+"/base:1", base)
+			push(t, reg+"/child:1", child)
+			for _, r := range []string{reg + "/base:1", reg + "/child:1"} {
+				if _, errOut, code := e.hako("pull", r); code != 0 {
+					t.Fatal(errOut)
+				}
+			}
+			out, _, _ := e.hako("info", "--format", "{{.Driver}}")
+			if strings.TrimSpace(out) != driver {
+				t.Errorf("driver %q", out)
+			}
+			snaps := filepath.Join(e.root, driver, "snapshots")
+			ents, _ := os.ReadDir(snaps)
+			if len(ents) != 3 { // two shared layers + the child's own
+				t.Errorf("%d layer snapshots, want 3", len(ents))
+			}
+			out, _, _ = e.hako("image", "inspect", "--format", "{{.GraphDriver.Name}} {{.GraphDriver.Data.UpperDir}} {{.GraphDriver.Data.LowerDir}}", reg+"/child:1")
+			f := strings.Fields(out)
+			if len(f) != 3 || f[0] != driver || !strings.HasPrefix(f[1], snaps) || strings.Count(f[2], ":") != 1 {
+				t.Fatalf("GraphDriver: %q", out)
+			}
+			// The child's own layer holds its file, from the host.
+			if ents, err := os.ReadDir(f[1]); err != nil || len(ents) == 0 {
+				t.Errorf("upper dir %s: %v %v", f[1], ents, err)
+			}
+			e.hako("rmi", reg+"/child:1")
+			if ents, _ := os.ReadDir(snaps); len(ents) != 2 {
+				t.Errorf("after rmi of the child: %d snapshots, want 2", len(ents))
+			}
+			e.hako("rmi", reg+"/base:1")
+			if ents, _ := os.ReadDir(snaps); len(ents) != 0 {
+				t.Errorf("after rmi of both: %d snapshots", len(ents))
+			}
+		})
+	}
+}
+
+func mustLayer(t *testing.T) v1.Layer {
+	l, err := random.Layer(4096, "application/vnd.oci.image.layer.v1.tar+gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
