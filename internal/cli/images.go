@@ -89,6 +89,7 @@ func pull(ctx context.Context, c *CLI, cl *client.Client, ref, platform string, 
 func newImages(c *CLI) *cobra.Command {
 	var quiet, digests, noTrunc bool
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
 		Short: "list images",
@@ -99,7 +100,18 @@ func newImages(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := cl.ImageList(ctx)
+			fl := map[string][]string{}
+			for _, f := range filters {
+				k, v, ok := strings.Cut(f, "=")
+				if !ok {
+					return fmt.Errorf("--filter %q: want key=value", f)
+				}
+				fl[k] = append(fl[k], v)
+			}
+			if len(args) == 1 {
+				fl["reference"] = append(fl["reference"], args[0])
+			}
+			l, err := cl.ImageList(ctx, fl)
 			if err != nil {
 				return err
 			}
@@ -128,9 +140,6 @@ func newImages(c *CLI) *cobra.Command {
 					i := strings.LastIndex(t, ":")
 					r := base
 					r.Repository, r.Tag, r.Digest = t[:i], t[i+1:], dg
-					if len(args) == 1 && r.Repository != args[0] && r.Repository+":"+r.Tag != args[0] {
-						continue
-					}
 					rows = append(rows, r)
 				}
 			}
@@ -178,6 +187,7 @@ func newImages(c *CLI) *cobra.Command {
 	f.BoolVar(&digests, "digests", false, "show digests")
 	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	f.StringVar(&format, "format", "", "format output with a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, ...)")
+	f.StringArrayVarP(&filters, "filter", "f", nil, "filter: dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE")
 	return cmd
 }
 

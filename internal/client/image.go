@@ -43,10 +43,22 @@ func (c *Client) ImagePull(ctx context.Context, ref, platform, registryAuth stri
 	return readStream(resp.Body, fn)
 }
 
-// ImageList lists images.
-func (c *Client) ImageList(ctx context.Context) ([]imagetypes.Summary, error) {
+// ImageList lists images; filters as docker's --filter (key → values).
+func (c *Client) ImageList(ctx context.Context, filters map[string][]string) ([]imagetypes.Summary, error) {
+	q := url.Values{}
+	if len(filters) > 0 {
+		m := map[string]map[string]bool{}
+		for k, vs := range filters {
+			m[k] = map[string]bool{}
+			for _, v := range vs {
+				m[k][v] = true
+			}
+		}
+		b, _ := json.Marshal(m)
+		q.Set("filters", string(b))
+	}
 	var l []imagetypes.Summary
-	return l, c.do(ctx, http.MethodGet, "/images/json", nil, nil, &l)
+	return l, c.do(ctx, http.MethodGet, "/images/json", q, nil, &l)
 }
 
 // ImageInspect returns an image's description, decoded and raw.

@@ -114,20 +114,56 @@ func splitNames(img *image.Image) (tags, digests []string) {
 	return tags, digests
 }
 
-// Images lists images as GET /images/json does.
-func (d *Daemon) Images(ctx context.Context) ([]imagetypes.Summary, error) {
+// Images lists images as GET /images/json does, filtered.
+func (d *Daemon) Images(ctx context.Context, f image.Filter) ([]imagetypes.Summary, error) {
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
 	imgs, err := d.images.List()
 	if err != nil {
 		return nil, err
 	}
+	var before, since time.Time
+	for key, dst := range map[string]*time.Time{"before": &before, "since": &since} {
+		for _, n := range f[key] {
+			ref, err := d.images.Get(n)
+			if err != nil {
+				return nil, err
+			}
+			*dst = ref.Created
+		}
+	}
 	out := []imagetypes.Summary{}
 	for _, img := range imgs {
-		tags, digests := splitNames(img)
-		s := imagetypes.Summary{ID: img.ID.String(), RepoTags: tags, RepoDigests: digests, Created: img.Created.Unix(), Size: img.Size, Containers: -1, SharedSize: -1}
-		if cfg, err := d.imageConfig(img); err == nil {
-			s.Labels = cfg.Config.Labels
+		if !before.IsZero() && !img.Created.Before(before) || !since.IsZero() && !img.Created.After(since) {
+			continue
 		}
-		out = append(out, s)
+		var labels map[string]string
+		if cfg, err := d.imageConfig(img); err == nil {
+			labels = cfg.Config.Labels
+		}
+		if !f.Match(img, labels) {
+			continue
+		}
+		tags, digests := splitNames(img)
+		if len(f["reference"]) > 0 {
+			tags = familiar(f.Tags(img))
+			// Digests only of the repositories the tags selected, as docker.
+			repos := map[string]bool{}
+			for _, t := range tags {
+				if r, err := reference.Parse(t); err == nil {
+					repos[r.Name()] = true
+				}
+			}
+			var kept []string
+			for _, dg := range digests {
+				if r, err := reference.Parse(dg); err == nil && repos[r.Name()] {
+					kept = append(kept, dg)
+				}
+			}
+			digests = append([]string{}, kept...)
+		}
+		out = append(out, imagetypes.Summary{ID: img.ID.String(), RepoTags: tags, RepoDigests: digests, Created: img.Created.Unix(), Size: img.Size, Containers: -1, SharedSize: -1, Labels: labels})
 	}
 	return out, nil
 }
@@ -242,6 +278,16 @@ func (d *Daemon) RemoveImage(ctx context.Context, name string, force bool) ([]im
 		d.log().Warn("garbage collection of blobs failed", "error", err)
 	}
 	return out, nil
+}
+
+func familiar(names []string) []string {
+	out := []string{}
+	for _, n := range names {
+		if r, err := reference.Parse(n); err == nil {
+			out = append(out, r.Familiar())
+		}
+	}
+	return out
 }
 
 func onlyDigests(img *image.Image) bool {
@@ -526,7 +572,7 @@ func (d *Daemon) DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, er
 			users[l]++
 		}
 	}
-	sums, err := d.Images(ctx)
+	sums, err := d.Images(ctx, nil)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -91,6 +91,20 @@ func TestImagePullTagRemove(t *testing.T) {
 	if !strings.Contains(out, "mine:v2") {
 		t.Errorf("after tag: %s", out)
 	}
+	for filter, want := range map[string]string{
+		"reference=mine":    "mine:v2",
+		"reference=mi*:v*":  "mine:v2",
+		"reference=nothing": "",
+		"dangling=true":     "",
+	} {
+		out, errOut, code := e.hako("images", "--filter", filter, "--format", "{{.Repository}}:{{.Tag}}")
+		if code != 0 || strings.TrimSpace(out) != want {
+			t.Errorf("--filter %s: %q %s", filter, out, errOut)
+		}
+	}
+	if _, errOut, code := e.hako("images", "--filter", "bogus=1"); code == 0 || !strings.Contains(errOut, "invalid filter 'bogus'") {
+		t.Errorf("bad filter: %q", errOut)
+	}
 	// Push under another name: the registry gets the same manifest.
 	if _, _, code := e.hako("tag", "mine:v2", reg+"/other/app:2"); code != 0 {
 		t.Fatal("tag for push failed")
@@ -196,12 +210,30 @@ func TestImagePullPlatformsAndDigest(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("docker pull: %v: %s", err, out)
 		}
-		cmd = exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", reg+"/multi:1")
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
-		out, err := cmd.CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != hostCfg.String() {
-			t.Errorf("docker image inspect: %s %v", out, err)
+		docker := func(args ...string) string {
+			cmd := exec.Command("docker", args...)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("docker %v: %v: %s", args, err, out)
+			}
+			return strings.TrimSpace(string(out))
 		}
+		if out := docker("image", "inspect", "--format", "{{.Id}}", reg+"/multi:1"); out != hostCfg.String() {
+			t.Errorf("docker image inspect: %s", out)
+		}
+		// Tag, push, list and remove with the docker CLI.
+		docker("tag", reg+"/multi:1", reg+"/from-docker:1")
+		docker("push", reg+"/from-docker:1")
+		pushed, err := remote.Get(mustRef(t, reg+"/from-docker:1"))
+		hostDigest, _ := host.Digest()
+		if err != nil || pushed.Digest != hostDigest {
+			t.Errorf("docker push: %v %v", pushed, err)
+		}
+		if out := docker("images", "--format", "{{.Repository}}:{{.Tag}}", reg+"/from-docker"); out != reg+"/from-docker:1" {
+			t.Errorf("docker images: %q", out)
+		}
+		docker("rmi", reg+"/from-docker:1")
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // Backend is what the image endpoints need from the engine.
 type Backend interface {
 	PullImage(ctx context.Context, ref, platform string, auth authn.Authenticator, progress func(registry.Progress)) (*img.Image, error)
-	Images(ctx context.Context) ([]imagetypes.Summary, error)
+	Images(ctx context.Context, f img.Filter) ([]imagetypes.Summary, error)
 	ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
 	TagImage(ctx context.Context, src, repo, tag string) error
 	RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error)
@@ -202,7 +202,14 @@ func registryAuth(h string) (authn.Authenticator, error) {
 }
 
 func (r *Router) list(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
-	l, err := r.b.Images(ctx)
+	f, err := parseFilters(req.FormValue("filters"))
+	if err != nil {
+		return err
+	}
+	if ref := req.FormValue("filter"); ref != "" { // API < 1.41
+		f["reference"] = append(f["reference"], ref)
+	}
+	l, err := r.b.Images(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -276,6 +283,34 @@ func (r *Router) history(ctx context.Context, w http.ResponseWriter, req *http.R
 		return err
 	}
 	return httputil.WriteJSON(w, http.StatusOK, h)
+}
+
+// parseFilters reads docker's filters argument, in its map-of-bools or
+// legacy map-of-lists form.
+func parseFilters(v string) (img.Filter, error) {
+	f := img.Filter{}
+	if v == "" {
+		return f, nil
+	}
+	var m map[string]map[string]bool
+	if err := json.Unmarshal([]byte(v), &m); err == nil {
+		for k, vs := range m {
+			for x, on := range vs {
+				if on {
+					f[k] = append(f[k], x)
+				}
+			}
+		}
+		return f, nil
+	}
+	var l map[string][]string
+	if err := json.Unmarshal([]byte(v), &l); err != nil {
+		return nil, httpErr(http.StatusBadRequest, "invalid filters: "+v)
+	}
+	for k, vs := range l {
+		f[k] = vs
+	}
+	return f, nil
 }
 
 // prune removes dangling images, or with filters dangling=false every
