@@ -29,6 +29,7 @@ func newDaemonCommand() *cobra.Command {
 	var root, runRoot string
 	var allowRemote, debug bool
 	var storageDriver string
+	var insecure []string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "run the engine: the Docker Engine API on a unix socket (started by the CLI when needed)",
@@ -39,7 +40,7 @@ func newDaemonCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver}, hosts, allowRemote)
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure}, hosts, allowRemote)
 		},
 	}
 	f := cmd.Flags()
@@ -48,6 +49,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&runRoot, "runroot", envOr("HAKO_RUNROOT", daemon.DefaultRunRoot), "runtime state and the default socket (env HAKO_RUNROOT)")
 	f.BoolVar(&allowRemote, "allow-remote-tcp", false, "allow tcp:// on non-loopback addresses (the API gives root on this host)")
 	f.BoolVarP(&debug, "debug", "D", false, "log debug messages")
+	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")
 	return cmd
 }

@@ -56,6 +56,9 @@ type Config struct {
 	Version string
 	// Log receives the daemon's messages; nil means slog.Default().
 	Log *slog.Logger
+	// InsecureRegistries may be reached over plain HTTP: host[:port] or
+	// CIDR entries, as docker's --insecure-registry.
+	InsecureRegistries []string
 	// StorageDriver is "overlay", "vfs", or "" to pick overlay when the
 	// kernel and Root's filesystem support it, vfs otherwise.
 	StorageDriver string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ func (d *Daemon) PullImage(ctx context.Context, refStr, platform string, auth au
 	if err != nil {
 		return nil, err
 	}
-	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress})
+	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain())})
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +357,7 @@ func (d *Daemon) PushImage(ctx context.Context, name, tag string, auth authn.Aut
 	if err != nil {
 		return fmt.Errorf("An image does not exist locally with the tag: %s: %w", ref.FamiliarName(), errdefs.ErrNotFound)
 	}
-	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress})
+	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain())})
 	if err != nil {
 		return err
 	}
@@ -593,4 +594,26 @@ func (d *Daemon) DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, er
 		}
 	}
 	return total, sums, nil
+}
+
+// insecure reports whether the registry at host may be spoken to over
+// plain HTTP: it is listed in Config.InsecureRegistries (host[:port], or
+// a CIDR its address falls in). Loopback and private addresses always
+// may, as go-containerregistry decides by itself.
+func (d *Daemon) insecure(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	for _, r := range d.cfg.InsecureRegistries {
+		if r == host || r == h {
+			return true
+		}
+		if _, n, err := net.ParseCIDR(r); err == nil {
+			if ip := net.ParseIP(h); ip != nil && n.Contains(ip) {
+				return true
+			}
+		}
+	}
+	return false
 }

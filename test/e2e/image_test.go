@@ -359,6 +359,29 @@ func TestImageImport(t *testing.T) {
 	if !strings.Contains(hist, "hako import") || !strings.Contains(hist, "from a tarball") {
 		t.Errorf("history:\n%s", hist)
 	}
+	// A locally made image goes to a registry and comes back by digest.
+	reg := testRegistry(t)
+	if _, errOut, code := e.hako("tag", "busybox:imported", reg+"/local/box:1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	pushOut, errOut, code := e.hako("push", reg+"/local/box:1")
+	if code != 0 {
+		t.Fatalf("push: %s", errOut)
+	}
+	i := strings.Index(pushOut, "digest: ")
+	if i < 0 {
+		t.Fatalf("push output: %s", pushOut)
+	}
+	dg := strings.Fields(pushOut[i+len("digest: "):])[0]
+	e3 := newHakoEnv(t)
+	if _, errOut, code := e3.hako("pull", reg+"/local/box@"+dg); code != 0 {
+		t.Fatalf("pull back: %s", errOut)
+	}
+	back, _, _ := e3.hako("image", "inspect", "--format", "{{.Id}}", reg+"/local/box@"+dg)
+	if strings.TrimSpace(back) != id {
+		t.Errorf("pulled back %s, pushed %s", back, id)
+	}
+	e.hako("rmi", reg+"/local/box:1")
 	// Importing again under the same name leaves the first image
 	// dangling; prune removes it and its blobs.
 	f2, _ := os.Open(tarball)
@@ -374,7 +397,7 @@ func TestImageImport(t *testing.T) {
 	if n := len(strings.Fields(ids)); n != 2 {
 		t.Errorf("%d images before prune", n)
 	}
-	got, _, code := e.hako("image", "prune", "-f")
+	got, _, code = e.hako("image", "prune", "-f")
 	if code != 0 || !strings.Contains(got, "deleted: "+id) || strings.Contains(got, id2) {
 		t.Errorf("prune: %s", got)
 	}
