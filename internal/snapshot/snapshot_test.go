@@ -13,7 +13,12 @@ import (
 )
 
 func TestOverlay(t *testing.T) {
-	if err := snapshot.OverlaySupported("/var/tmp/hako-overlay-check"); err != nil {
+	probe, err := os.MkdirTemp("/var/tmp", "hako-overlay-check-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(probe)
+	if err := snapshot.OverlaySupported(probe); err != nil {
 		t.Skipf("no overlay here: %v", err)
 	}
 	testsuite.Run(t, snapshot.NewOverlay)
