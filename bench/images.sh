@@ -6,9 +6,9 @@
 #
 #   sudo bench/images.sh           # BENCH_RUNS=5 BENCH_SIZE=200 BENCH_LAYERS=8
 #
-# Note what is compared: `podman pull` also unpacks the layers into its
-# storage, `hako pull` (for now) stores the verified blobs only, and
-# `skopeo copy docker:// oci:` is the download-only baseline.
+# hako and podman download, verify and unpack into overlay storage;
+# `skopeo copy docker:// oci:` is the download-only baseline, and
+# skopeo + `umoci unpack` the download-and-unpack one.
 # A benchmark, never a test. Record results in bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,8 @@ hf() { # name, then hyperfine args
 	hf pull \
 		--prepare "$hako rmi -f $ref >/dev/null 2>&1 || true" "$hako pull -q $ref" \
 		--prepare "podman rmi -f $ref >/dev/null 2>&1 || true" "podman pull -q --tls-verify=false $ref" \
-		--prepare "rm -rf $work/oci" "skopeo copy -q --src-tls-verify=false docker://$ref oci:$work/oci:x"
+		--prepare "rm -rf $work/oci" "skopeo copy -q --src-tls-verify=false docker://$ref oci:$work/oci:x" \
+		--prepare "rm -rf $work/oci2 $work/bundle" "skopeo copy -q --src-tls-verify=false docker://$ref oci:$work/oci2:x && umoci unpack --image $work/oci2:x $work/bundle >/dev/null"
 	hf save \
 		--prepare "rm -f $work/h2.tar" "$hako save -o $work/h2.tar $ref" \
 		--prepare "rm -f $work/p2.tar" "podman save -q -o $work/p2.tar $ref"
@@ -72,12 +73,13 @@ hf() { # name, then hyperfine args
 
 echo "### image operations, median ms ($runs runs; $(du -sh "$work/rootfs" | cut -f1) unpacked, $(du -h "$work/hako.tar" | cut -f1) as docker-archive)"
 echo
-echo "| operation | hako | podman | skopeo | hako/podman |"
-echo "|---|---:|---:|---:|---:|"
+echo "| operation | hako | podman | skopeo (download) | skopeo + umoci unpack | hako/podman |"
+echo "|---|---:|---:|---:|---:|---:|"
 for op in pull save load import; do
 	h=$(awk -F'\t' -v o="$op" '$1==o && $2 ~ /bin\/hako/ {print $3}' "$work/all.tsv")
 	p=$(awk -F'\t' -v o="$op" '$1==o && $2 ~ /^podman/ {print $3}' "$work/all.tsv")
-	s=$(awk -F'\t' -v o="$op" '$1==o && $2 ~ /^skopeo/ {print $3}' "$work/all.tsv")
+	s=$(awk -F'\t' -v o="$op" '$1==o && $2 ~ /^skopeo/ && $2 !~ /umoci/ {print $3}' "$work/all.tsv")
+	u=$(awk -F'\t' -v o="$op" '$1==o && $2 ~ /umoci/ {print $3}' "$work/all.tsv")
 	r=$(awk -v h="$h" -v p="$p" 'BEGIN { if (p > 0) printf "%.2fx", h/p; else print "-" }')
-	echo "| $op | $h | $p | ${s:--} | $r |"
+	echo "| $op | $h | $p | ${s:--} | ${u:--} | $r |"
 done
