@@ -43,11 +43,8 @@ func newEvents(c *CLI) *cobra.Command {
 			}
 			var tmpl *template.Template
 			if format != "" && format != "json" && format != "{{json .}}" {
-				if tmpl, err = template.New("").Funcs(template.FuncMap{"json": func(v any) (string, error) {
-					b, err := json.Marshal(v)
-					return string(b), err
-				}}).Parse(format); err != nil {
-					return fmt.Errorf("--format: %w", err)
+				if tmpl, err = parseFormat(format); err != nil {
+					return err
 				}
 			}
 			cl, err := c.client(ctx)

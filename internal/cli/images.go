@@ -154,9 +154,9 @@ func newImages(c *CLI) *cobra.Command {
 				return nil
 			}
 			if format != "" && !strings.HasPrefix(format, "table") {
-				t, err := template.New("").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(format)
+				t, err := parseFormat(format)
 				if err != nil {
-					return fmt.Errorf("--format: %w", err)
+					return err
 				}
 				for _, r := range rows {
 					if err := t.Execute(c.Out, r); err != nil {
@@ -262,8 +262,8 @@ func newImage(c *CLI) *cobra.Command {
 			}
 			var tmpl *template.Template
 			if format != "" {
-				if tmpl, err = template.New("").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(format); err != nil {
-					return fmt.Errorf("--format: %w", err)
+				if tmpl, err = parseFormat(format); err != nil {
+					return err
 				}
 			}
 			var all []json.RawMessage

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/template"
 
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
@@ -35,12 +34,9 @@ func newInfo(c *CLI) *cobra.Command {
 				enc := json.NewEncoder(c.Out)
 				return enc.Encode(info)
 			case format != "":
-				t, err := template.New("").Funcs(template.FuncMap{"json": func(v any) (string, error) {
-					b, err := json.Marshal(v)
-					return string(b), err
-				}}).Parse(format)
+				t, err := parseFormat(format)
 				if err != nil {
-					return fmt.Errorf("--format: %w", err)
+					return err
 				}
 				if err := t.Execute(c.Out, info); err != nil {
 					return err

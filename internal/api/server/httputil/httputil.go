@@ -123,3 +123,32 @@ type versionKey struct{}
 func WithVersion(ctx context.Context, v string) context.Context {
 	return context.WithValue(ctx, versionKey{}, v)
 }
+
+// ParseFilters reads docker's "filters" query argument, in its current
+// form {"key": {"value": true}} or the older {"key": ["value"]}, as key →
+// values. An empty argument is an empty map.
+func ParseFilters(v string) (map[string][]string, error) {
+	f := map[string][]string{}
+	if v == "" {
+		return f, nil
+	}
+	var m map[string]map[string]bool
+	if err := json.Unmarshal([]byte(v), &m); err == nil {
+		for k, vs := range m {
+			for x, on := range vs {
+				if on {
+					f[k] = append(f[k], x)
+				}
+			}
+		}
+		return f, nil
+	}
+	var l map[string][]string
+	if err := json.Unmarshal([]byte(v), &l); err != nil {
+		return nil, &StatusError{Status: http.StatusBadRequest, Msg: "invalid filters: " + v}
+	}
+	for k, vs := range l {
+		f[k] = vs
+	}
+	return f, nil
+}

@@ -285,60 +285,26 @@ func (r *Router) history(ctx context.Context, w http.ResponseWriter, req *http.R
 	return httputil.WriteJSON(w, http.StatusOK, h)
 }
 
-// parseFilters reads docker's filters argument, in its map-of-bools or
-// legacy map-of-lists form.
+// parseFilters reads docker's filters argument.
 func parseFilters(v string) (img.Filter, error) {
-	f := img.Filter{}
-	if v == "" {
-		return f, nil
-	}
-	var m map[string]map[string]bool
-	if err := json.Unmarshal([]byte(v), &m); err == nil {
-		for k, vs := range m {
-			for x, on := range vs {
-				if on {
-					f[k] = append(f[k], x)
-				}
-			}
-		}
-		return f, nil
-	}
-	var l map[string][]string
-	if err := json.Unmarshal([]byte(v), &l); err != nil {
-		return nil, httpErr(http.StatusBadRequest, "invalid filters: "+v)
-	}
-	for k, vs := range l {
-		f[k] = vs
-	}
-	return f, nil
+	f, err := httputil.ParseFilters(v)
+	return img.Filter(f), err
 }
 
 // prune removes dangling images, or with filters dangling=false every
 // unused one.
 func (r *Router) prune(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	f, err := httputil.ParseFilters(req.FormValue("filters"))
+	if err != nil {
+		return err
+	}
 	all := false
-	if f := req.FormValue("filters"); f != "" {
-		var m map[string]map[string]bool
-		if err := json.Unmarshal([]byte(f), &m); err != nil {
-			var l map[string][]string
-			if err := json.Unmarshal([]byte(f), &l); err != nil {
-				return httpErr(http.StatusBadRequest, "invalid filters: "+f)
-			}
-			m = map[string]map[string]bool{}
-			for k, vs := range l {
-				m[k] = map[string]bool{}
-				for _, v := range vs {
-					m[k][v] = true
-				}
-			}
+	for k, vs := range f {
+		if k != "dangling" {
+			return httpErr(http.StatusBadRequest, "invalid filter '"+k+"'")
 		}
-		for k, vs := range m {
-			switch k {
-			case "dangling":
-				all = vs["false"] || vs["0"]
-			default:
-				return httpErr(http.StatusBadRequest, "invalid filter '"+k+"'")
-			}
+		for _, v := range vs {
+			all = v == "false" || v == "0"
 		}
 	}
 	rep, err := r.b.PruneImages(ctx, all)

@@ -190,26 +190,8 @@ func parseTime(v string) (time.Time, error) {
 type filters map[string][]string
 
 func parseFilters(v string) (filters, error) {
-	if v == "" {
-		return nil, nil
-	}
-	var m map[string]map[string]bool
-	if err := json.Unmarshal([]byte(v), &m); err == nil {
-		f := filters{}
-		for k, vs := range m {
-			for x, on := range vs {
-				if on {
-					f[k] = append(f[k], x)
-				}
-			}
-		}
-		return f, nil
-	}
-	var l map[string][]string
-	if err := json.Unmarshal([]byte(v), &l); err != nil {
-		return nil, fmt.Errorf("invalid filters %q: %w", v, errdefs.ErrInvalidArgument)
-	}
-	return filters(l), nil
+	f, err := httputil.ParseFilters(v)
+	return filters(f), err
 }
 
 func (f filters) match(m eventtypes.Message) bool {
