@@ -65,27 +65,8 @@ func (r *Runtime) runForeground(id string, o *RunOptions) (int, error) {
 		c.Delete(true)
 		return ExecFailureCode(err), err
 	}
-	pid := c.child.Pid
 	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigc:
-				sig := s.(syscall.Signal)
-				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				case unix.SIGWINCH:
-					if relay != nil {
-						relay.resize()
-					}
-				default:
-					unix.Kill(pid, sig)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
+	go forward(sigc, c.child.Pid, relay, done)
 	ws, err := c.child.Wait()
 	close(done)
 	code := exitStatus(ws)
@@ -149,29 +130,33 @@ func WaitForeground(p *Process) (int, error) {
 		relay = newTTYRelay(p.Console)
 	}
 	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigc:
-				sig := s.(syscall.Signal)
-				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				case unix.SIGWINCH:
-					if relay != nil {
-						relay.resize()
-					}
-				default:
-					unix.Kill(p.Pid, sig)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
+	go forward(sigc, p.Pid, relay, done)
 	code, err := p.Wait()
 	close(done)
 	if relay != nil {
 		relay.wait()
 	}
 	return code, err
+}
+
+// forward relays the signals arriving on sigc to pid until done closes;
+// SIGWINCH resizes the relayed terminal instead.
+func forward(sigc <-chan os.Signal, pid int, relay *ttyRelay, done <-chan struct{}) {
+	for {
+		select {
+		case s := <-sigc:
+			sig := s.(syscall.Signal)
+			switch sig {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+			case unix.SIGWINCH:
+				if relay != nil {
+					relay.resize()
+				}
+			default:
+				unix.Kill(pid, sig)
+			}
+		case <-done:
+			return
+		}
+	}
 }
