@@ -96,16 +96,7 @@ func (c *child) create() error {
 	if err != nil {
 		return err
 	}
-	var fds []int
-	if s.Process.Terminal {
-		master, err := p.setupConsole()
-		if err != nil {
-			return err
-		}
-		defer master.Close()
-		fds = append(fds, int(master.Fd()))
-	}
-	if err := c.conn.Send(&process.Message{Type: process.MsgReady}, fds...); err != nil {
+	if err := c.ready(p); err != nil {
 		return err
 	}
 	if err := c.waitStart(); err != nil {

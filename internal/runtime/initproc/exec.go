@@ -36,17 +36,24 @@ func (c *child) exec() error {
 	if err != nil {
 		return err
 	}
+	if err := c.ready(pr); err != nil {
+		return err
+	}
+	return pr.exec()
+}
+
+// ready creates the process's terminal if it wants one and tells the
+// runtime the process is ready, passing the terminal's master side.
+func (c *child) ready(pr *proc) error {
 	var fds []int
-	if s.Process.Terminal {
+	if pr.p.Terminal {
 		master, err := pr.setupConsole()
 		if err != nil {
 			return err
 		}
+		// The runtime has its own copy once the message is sent.
 		defer master.Close()
 		fds = append(fds, int(master.Fd()))
 	}
-	if err := c.conn.Send(&process.Message{Type: process.MsgReady}, fds...); err != nil {
-		return err
-	}
-	return pr.exec()
+	return c.conn.Send(&process.Message{Type: process.MsgReady}, fds...)
 }
