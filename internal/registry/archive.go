@@ -21,6 +21,7 @@ import (
 	"github.com/hako-dev/hako/internal/content"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // SaveItem is one image to save: its stored manifest and the names to
@@ -221,6 +222,10 @@ func untarFlat(r io.Reader, dir string) error {
 	}
 }
 
+// loadDocker stores the images of an extracted docker-archive. Layers are
+// stored as they are in the archive (docker save writes them
+// uncompressed), under an OCI manifest made here; the config, and so the
+// image ID, is kept byte for byte.
 func loadDocker(ctx context.Context, cs *content.Store, dir string) ([]Loaded, error) {
 	mf, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -234,80 +239,108 @@ func loadDocker(ctx context.Context, cs *content.Store, dir string) ([]Loaded, e
 	if err := json.Unmarshal(mf, &entries); err != nil {
 		return nil, fmt.Errorf("load: manifest.json: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	// go-containerregistry reads one image per call: give it an opener
-	// of a tarball holding just that image's manifest entry.
 	var out []Loaded
-	for i, e := range entries {
-		one, err := json.Marshal([]any{entries[i]})
+	for _, e := range entries {
+		l, err := loadDockerImage(ctx, cs, dir, e.Config, e.Layers)
 		if err != nil {
 			return nil, err
 		}
-		sub := filepath.Join(dir, fmt.Sprintf(".hako-manifest-%d.json", i))
-		if err := os.WriteFile(sub, one, 0o600); err != nil {
-			return nil, err
-		}
-		img, err := tarball.Image(tarOpener(dir, sub), nil)
-		if err != nil {
-			return nil, fmt.Errorf("load: image %d (%s): %v: %w", i, e.Config, err, errdefs.ErrInvalidArgument)
-		}
-		l, err := storeImage(ctx, cs, img)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range e.RepoTags {
-			if tag, err := name.NewTag(t); err == nil {
-				l.Names = append(l.Names, tag.Name())
-			}
-		}
+		l.Names = append(l.Names, e.RepoTags...)
 		out = append(out, *l)
 	}
 	return out, nil
 }
 
-// tarOpener builds, in memory, a tar stream view of dir whose
-// manifest.json is the file manifest, for tarball.Image.
-func tarOpener(dir, manifest string) tarball.Opener {
-	return func() (io.ReadCloser, error) {
-		pr, pw := io.Pipe()
-		go func() {
-			tw := tar.NewWriter(pw)
-			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				rel, _ := filepath.Rel(dir, p)
-				if strings.HasPrefix(rel, ".hako-manifest-") || rel == "manifest.json" {
-					return nil
-				}
-				return addFile(tw, rel, p)
-			})
-			if err == nil {
-				err = addFile(tw, "manifest.json", manifest)
-			}
-			if err == nil {
-				err = tw.Close()
-			}
-			pw.CloseWithError(err)
-		}()
-		return pr, nil
+func loadDockerImage(ctx context.Context, cs *content.Store, dir, configPath string, layerPaths []string) (*Loaded, error) {
+	inside := func(p string) (string, error) {
+		full := filepath.Join(dir, filepath.Clean("/"+p))
+		if !strings.HasPrefix(full, dir+"/") {
+			return "", fmt.Errorf("load: manifest.json names %q outside the archive: %w", p, errdefs.ErrInvalidArgument)
+		}
+		return full, nil
 	}
+	cfgFile, err := inside(configPath)
+	if err != nil {
+		return nil, err
+	}
+	rawCfg, err := os.ReadFile(cfgFile)
+	if err != nil {
+		return nil, fmt.Errorf("load: config %s: %v: %w", configPath, err, errdefs.ErrInvalidArgument)
+	}
+	var cf v1.ConfigFile
+	if err := json.Unmarshal(rawCfg, &cf); err != nil {
+		return nil, fmt.Errorf("load: config %s: %v: %w", configPath, err, errdefs.ErrInvalidArgument)
+	}
+	if len(cf.RootFS.DiffIDs) != len(layerPaths) {
+		return nil, fmt.Errorf("load: %s has %d layers but its config %d diff IDs: %w", configPath, len(layerPaths), len(cf.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
+	}
+	l := &Loaded{}
+	l.Config = digest.FromBytes(rawCfg)
+	l.Created = cf.Created.Time
+	if err := cs.WriteBlob(ctx, bytes.NewReader(rawCfg), l.Config, int64(len(rawCfg))); err != nil {
+		return nil, err
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: l.Config, Size: int64(len(rawCfg))}}
+	m.SchemaVersion = 2
+	for i, lp := range layerPaths {
+		file, err := inside(lp)
+		if err != nil {
+			return nil, err
+		}
+		d, size, mt, err := describeLayerFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("load: layer %s: %w", lp, err)
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		err = cs.WriteBlob(ctx, f, d, size)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("load: layer %s: %w", lp, err)
+		}
+		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: mt, Digest: d, Size: size})
+		l.Layers = append(l.Layers, Layer{Digest: d, Size: size, MediaType: mt})
+		l.DiffIDs = append(l.DiffIDs, digest.Digest(cf.RootFS.DiffIDs[i].String()))
+	}
+	rawM, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	l.Manifest, l.MediaType = digest.FromBytes(rawM), ocispec.MediaTypeImageManifest
+	if err := cs.WriteBlob(ctx, bytes.NewReader(rawM), l.Manifest, int64(len(rawM))); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
-func addFile(tw *tar.Writer, name, p string) error {
+// describeLayerFile hashes a layer file and names its media type by its
+// compression.
+func describeLayerFile(p string) (digest.Digest, int64, string, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return err
+		return "", 0, "", err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	mt := ocispec.MediaTypeImageLayer
+	switch {
+	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		mt = ocispec.MediaTypeImageLayerGzip
+	case n == 4 && bytes.Equal(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		mt = ocispec.MediaTypeImageLayerZstd
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, "", err
+	}
+	h := digest.Canonical.Digester()
+	size, err := io.Copy(h.Hash(), f)
 	if err != nil {
-		return err
+		return "", 0, "", err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: st.Size(), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	_, err = io.Copy(tw, f)
-	return err
+	return h.Digest(), size, mt, nil
 }
 
 func loadOCI(ctx context.Context, cs *content.Store, dir string) ([]Loaded, error) {
