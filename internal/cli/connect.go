@@ -35,6 +35,12 @@ func connect(ctx context.Context, c *CLI) (*client.Client, error) {
 		return nil, err
 	}
 	err = cl.Ping(ctx)
+	// A daemon that is exiting (killed, stopping) may still accept and
+	// then drop connections for a moment: wait until it is gone.
+	for i := 0; i < 50 && errors.Is(err, client.ErrDaemonGone); i++ {
+		time.Sleep(50 * time.Millisecond)
+		err = cl.Ping(ctx)
+	}
 	if err == nil || !errors.Is(err, client.ErrNoDaemon) {
 		return cl, err
 	}

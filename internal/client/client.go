@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hako-dev/hako/internal/errdefs"
@@ -84,10 +85,17 @@ func (c *Client) Ping(ctx context.Context) error {
 // ErrNoDaemon says that nothing answers at the client's host.
 var ErrNoDaemon = errors.New("no daemon answers")
 
+// ErrDaemonGone says the daemon closed the connection without an answer:
+// it is probably exiting.
+var ErrDaemonGone = errors.New("the daemon closed the connection")
+
 func (c *Client) connErr(err error) error {
 	var ne *net.OpError
 	if errors.As(err, &ne) && ne.Op == "dial" {
 		return fmt.Errorf("cannot connect to the hako daemon at %s (is it running?): %w", c.host, ErrNoDaemon)
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s: %w: %w", c.host, ErrDaemonGone, err)
 	}
 	return fmt.Errorf("%s: %w", c.host, err)
 }

@@ -185,13 +185,23 @@ func TestDaemonHostFlagDoesNotStart(t *testing.T) {
 	}
 }
 
-// alive reports whether pid runs (a zombie waiting for its reaper does not).
+// alive reports whether any thread of pid still runs (a zombie waiting
+// for its reaper does not; a zombie leader whose other threads are still
+// exiting, and may still hold its files, does).
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return false
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'Z' {
+			return true
+		}
+	}
+	return false
 }
