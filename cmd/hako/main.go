@@ -4,6 +4,9 @@
 //	hako runtime VERB ...  the runc-compatible OCI runtime
 //	hako-runtime VERB ...  the same runtime, when invoked through a link of
 //	                       that name (for podman --runtime, containerd, ...)
+//	init, docker-init, hako-init -- ARGV...
+//	                       the init of "run --init" (tini compatible), when
+//	                       bind-mounted into a container at /dev/init
 //
 // It also re-executes itself as the init of every container it creates;
 // that path is taken first and touches nothing else.
@@ -23,6 +26,7 @@ import (
 
 	"github.com/hako-dev/hako/internal/runtime/initproc"
 	"github.com/hako-dev/hako/internal/runtimecli"
+	"github.com/hako-dev/hako/internal/tini"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,8 +36,13 @@ func main() {
 	if initproc.Mode() != "" {
 		initproc.Main() // never returns
 	}
-	runtimecli.Version = version
 	prog := filepath.Base(os.Args[0])
+	switch prog {
+	case "init", "docker-init", "hako-init": // run --init: bind-mounted at /dev/init
+		tini.Version = version
+		os.Exit(tini.Main(os.Args[1:]))
+	}
+	runtimecli.Version = version
 	if strings.HasPrefix(prog, "hako-runtime") {
 		os.Exit(runtimecli.Main(prog, os.Args[1:]))
 	}
