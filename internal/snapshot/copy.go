@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -12,9 +13,10 @@ import (
 
 // copyTree copies src into the existing directory dst preserving what a
 // layer holds: file modes, ownership, times, xattrs (overlay's own
-// excepted), hardlinks, symlinks, device nodes and fifos. Nothing is
-// followed.
-func copyTree(src, dst string) error {
+// excepted unless overlayXattrs: a copy of an overlay upper dir needs its
+// opaque markers), hardlinks, symlinks, device nodes and fifos. Nothing
+// is followed.
+func copyTree(src, dst string, overlayXattrs bool) error {
 	links := map[uint64]string{} // inode → first copy, for hardlinks
 	var dirs []string
 	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
@@ -64,7 +66,7 @@ func copyTree(src, dst string) error {
 				return err
 			}
 		}
-		if err := copyXattrs(p, target); err != nil {
+		if err := copyXattrs(p, target, overlayXattrs); err != nil {
 			return err
 		}
 		if mode.IsDir() {
@@ -109,7 +111,7 @@ func setTimes(p string, st *syscall.Stat_t) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-func copyXattrs(src, dst string) error {
+func copyXattrs(src, dst string, overlayXattrs bool) error {
 	buf := make([]byte, 4096)
 	n, err := unix.Llistxattr(src, buf)
 	if err != nil {
@@ -120,7 +122,7 @@ func copyXattrs(src, dst string) error {
 	}
 	val := make([]byte, 64<<10)
 	for _, name := range splitNull(buf[:n]) {
-		if len(name) > 16 && name[:16] == "trusted.overlay." {
+		if !overlayXattrs && strings.HasPrefix(name, "trusted.overlay.") {
 			continue
 		}
 		m, err := unix.Lgetxattr(src, name, val)
