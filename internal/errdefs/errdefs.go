@@ -26,6 +26,9 @@ var (
 	ErrNotImplemented = errors.New("not implemented")
 	// ErrPermissionDenied: the caller or the kernel refused the operation.
 	ErrPermissionDenied = errors.New("permission denied")
+	// ErrNotModified: the object is already in the requested state
+	// (starting a running container); not a failure.
+	ErrNotModified = errors.New("not modified")
 )
 
 // IsNotFound reports whether err is in the NotFound category.

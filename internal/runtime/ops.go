@@ -141,3 +141,13 @@ func (c *Container) Processes() ([]int, error) {
 	}
 	return mgr.Pids()
 }
+
+// CgroupStats reads the container's cgroup counters whatever its state:
+// after its init has exited, the OOM kill count tells why.
+func (c *Container) CgroupStats() (*cgroups.Stats, error) {
+	mgr, err := c.cgroup()
+	if err != nil {
+		return nil, err
+	}
+	return mgr.Stats()
+}

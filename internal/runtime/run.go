@@ -160,3 +160,23 @@ func forward(sigc <-chan os.Signal, pid int, relay *ttyRelay, done <-chan struct
 		}
 	}
 }
+
+// CreateSupervised creates a container whose caller stays the init's
+// parent and supervisor (the engine's monitor): no exec.fifo, no console
+// socket (the terminal's master side comes back in Console). Start it with
+// Begin; reap it with waitid on a pidfd, not through the runtime.
+func (r *Runtime) CreateSupervised(id string, o *CreateOptions) (*Created, error) {
+	return r.create(id, o, false)
+}
+
+// Begin lets a container made by CreateSupervised execute its process and
+// returns once it has (or has failed to: a *process.ChildError carrying
+// 126 or 127, see ExecFailureCode).
+func (c *Created) Begin() error {
+	err := c.startRun()
+	if c.child.PidFD >= 0 {
+		unix.Close(c.child.PidFD)
+		c.child.PidFD = -1
+	}
+	return err
+}

@@ -278,3 +278,10 @@ func splitKV(line string) (string, string, bool) {
 	k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
 	return k, strings.TrimSpace(v), ok
 }
+
+// IsV2 reports whether the host's cgroups are the unified hierarchy alone
+// (DefaultRoot is a cgroup2 mount).
+func IsV2() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(DefaultRoot, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}

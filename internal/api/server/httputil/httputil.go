@@ -60,6 +60,8 @@ func StatusOf(err error) int {
 		return http.StatusNotImplemented
 	case errors.Is(err, errdefs.ErrPermissionDenied):
 		return http.StatusForbidden
+	case errors.Is(err, errdefs.ErrNotModified):
+		return http.StatusNotModified
 	}
 	return http.StatusInternalServerError
 }
@@ -77,6 +79,10 @@ func (e *StatusError) Error() string { return e.Msg }
 // category suffix errdefs adds (": not found") is dropped from the message,
 // as docker's messages have none.
 func WriteError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errdefs.ErrNotModified) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	msg := err.Error()
 	for _, cat := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists, errdefs.ErrConflict, errdefs.ErrUnavailable, errdefs.ErrNotImplemented, errdefs.ErrPermissionDenied} {
 		if errors.Is(err, cat) {
