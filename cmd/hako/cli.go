@@ -23,5 +23,5 @@ func cliMain(args []string) int {
 			return nil
 		},
 	}
-	return cli.Main(args, runtimeCmd, newDaemonCommand())
+	return cli.Main(args, runtimeCmd, newDaemonCommand(), newMonitorCommand())
 }
