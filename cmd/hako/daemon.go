@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/api/server"
+	containerrouter "github.com/hako-dev/hako/internal/api/server/router/container"
 	imagerouter "github.com/hako-dev/hako/internal/api/server/router/image"
 	"github.com/hako-dev/hako/internal/api/server/router/system"
 	"github.com/hako-dev/hako/internal/daemon"
@@ -70,7 +71,7 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 	if len(hosts) == 0 {
 		hosts = []string{"unix://" + filepath.Join(cfg.RunRoot, "hako.sock")}
 	}
-	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d))
+	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d), containerrouter.New(d))
 	var listeners []net.Listener
 	for _, h := range hosts {
 		l, err := server.Listen(h, allowRemote)

@@ -11,6 +11,9 @@
 //	<RunRoot>/              (default /run/hako: lost at reboot, as it should)
 //	  hako.sock             the Engine API (see the api/server package)
 //	  hako.pid              the daemon's pid, locked while it runs
+//	  monitor/              the container monitor's socket, pid and exits
+//	  runtime/              the OCI runtime's container states
+//	  containers/<id>/      a running container's bundle and rootfs mount
 //
 // Only one daemon may use a Root at a time: the pid file is locked with
 // flock, and bbolt locks its file too.
@@ -30,9 +33,12 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/content"
+	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/daemon/events"
+	"github.com/hako-dev/hako/internal/daemon/monitor"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/runtime"
 	"github.com/hako-dev/hako/internal/snapshot"
 	eventtypes "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
@@ -76,6 +82,14 @@ type Daemon struct {
 	images    *image.Store
 	snapshots snapshot.Snapshotter
 	driver    string
+
+	// ctx ends when the daemon closes (background work stops).
+	ctx        context.Context
+	cancel     context.CancelFunc
+	containers *container.Store
+	cs         *containerState
+	rt         *runtime.Runtime
+	monitor    *monitor.Client
 }
 
 // New opens (or creates) the daemon's state and returns the engine. It
@@ -132,6 +146,10 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 		return nil, err
 	}
 	if err := d.openSnapshots(ctx); err != nil {
+		return nil, err
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if err := d.openContainers(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -251,6 +269,9 @@ func (d *Daemon) openSnapshots(ctx context.Context) error {
 
 // Close releases the daemon's state. Running containers are not touched.
 func (d *Daemon) Close() error {
+	if d.cancel != nil {
+		d.cancel()
+	}
 	var errs []error
 	if d.snapshots != nil {
 		errs = append(errs, d.snapshots.Close())

@@ -1,0 +1,355 @@
+// Package container holds the engine's container records: what was asked
+// (Config, HostConfig), what happened (State) and where things are, one
+// JSON file per container under ROOT/containers/ID/, replaced atomically
+// at every change so that a crash leaves the old record or the new one.
+//
+// # On disk (inspectable from the host)
+//
+//	<Root>/containers/<id>/config.v2.json   the record
+//	<Root>/containers/<id>/<id>-json.log    the json-file log (and .1, .2 … when rotated)
+//	<Root>/containers/<id>/hostname, hosts, resolv.conf
+//	<RunRoot>/containers/<id>/config.json   the OCI bundle while it runs
+//	<RunRoot>/containers/<id>/rootfs        the mounted root filesystem while it runs
+package container
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+)
+
+// Status values, as docker reports them.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusPaused     = "paused"
+	StatusRestarting = "restarting"
+	StatusRemoving   = "removing"
+	StatusExited     = "exited"
+	StatusDead       = "dead"
+)
+
+// State is what happened to a container.
+type State struct {
+	Status     string
+	Pid        int
+	ExitCode   int
+	Error      string    `json:",omitempty"`
+	OOMKilled  bool      `json:",omitempty"`
+	StartedAt  time.Time `json:",omitzero"`
+	FinishedAt time.Time `json:",omitzero"`
+	// ManuallyStopped: stopped by a user (stop, kill); restart policies
+	// other than "always" leave it stopped, even across daemon restarts.
+	ManuallyStopped bool `json:",omitempty"`
+}
+
+// Container is one container's record.
+type Container struct {
+	ID           string
+	Name         string // with the leading "/", as docker
+	Created      time.Time
+	Path         string
+	Args         []string
+	Config       *container.Config
+	HostConfig   *container.HostConfig
+	Networking   *network.NetworkingConfig `json:",omitempty"`
+	Image        string                    // the image ID (sha256:…)
+	ImageName    string                    // as the user gave it
+	Driver       string
+	SnapshotKey  string
+	State        State
+	RestartCount int
+	LogPath      string
+	Dir          string `json:"-"` // ROOT/containers/ID
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every state change
+}
+
+// Lock serializes operations on the container.
+func (c *Container) Lock() { c.mu.Lock() }
+
+// Unlock ends Lock.
+func (c *Container) Unlock() { c.mu.Unlock() }
+
+// Changed returns a channel closed at the next state change.
+func (c *Container) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changedLocked()
+}
+
+func (c *Container) changedLocked() chan struct{} {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
+}
+
+// Notify wakes those waiting in Changed; the caller holds the lock.
+func (c *Container) Notify() {
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// Running reports whether the container's process runs (paused counts).
+func (c *Container) Running() bool {
+	switch c.State.Status {
+	case StatusRunning, StatusPaused:
+		return true
+	}
+	return false
+}
+
+// Save writes the record atomically; the caller holds the lock.
+func (c *Container) Save() error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.Dir, "config.v2.json"), b, 0o600)
+}
+
+// InspectState is State in the API's form.
+func (c *Container) InspectState() *container.State {
+	s := c.State
+	st := &container.State{
+		Status:     container.ContainerState(s.Status),
+		Running:    s.Status == StatusRunning || s.Status == StatusPaused || s.Status == StatusRestarting,
+		Paused:     s.Status == StatusPaused,
+		Restarting: s.Status == StatusRestarting,
+		OOMKilled:  s.OOMKilled,
+		Dead:       s.Status == StatusDead,
+		Pid:        s.Pid,
+		ExitCode:   s.ExitCode,
+		Error:      s.Error,
+		StartedAt:  apiTime(s.StartedAt),
+		FinishedAt: apiTime(s.FinishedAt),
+	}
+	if !c.Running() {
+		st.Pid = 0
+	}
+	return st
+}
+
+func apiTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Store is every container, indexed by ID and by name.
+type Store struct {
+	dir    string
+	mu     sync.RWMutex
+	byID   map[string]*Container
+	byName map[string]string // name (with "/") → ID
+}
+
+// Open loads the records under dir (ROOT/containers). Directories without
+// a readable record (a crash during create) are returned as leftovers for
+// the caller to clean.
+func Open(dir string) (*Store, []string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	s := &Store{dir: dir, byID: map[string]*Container{}, byName: map[string]string{}}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var leftovers []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(filepath.Join(p, "config.v2.json"))
+		if err != nil {
+			leftovers = append(leftovers, e.Name())
+			continue
+		}
+		c := &Container{}
+		if err := json.Unmarshal(b, c); err != nil || c.ID != e.Name() {
+			leftovers = append(leftovers, e.Name())
+			continue
+		}
+		c.Dir = p
+		s.byID[c.ID] = c
+		s.byName[c.Name] = c.ID
+	}
+	return s, leftovers, nil
+}
+
+// Dir is where a container's files go.
+func (s *Store) Dir(id string) string { return filepath.Join(s.dir, id) }
+
+// NewID returns a fresh container ID.
+func (s *Store) NewID() string {
+	for {
+		var b [32]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		if _, err := parseHexPrefix(id[:12]); err == nil { // docker avoids all-digit short IDs
+			s.mu.RLock()
+			_, taken := s.byID[id]
+			s.mu.RUnlock()
+			if !taken {
+				return id
+			}
+		}
+	}
+}
+
+func parseHexPrefix(p string) (string, error) {
+	if strings.Trim(p, "0123456789") == "" {
+		return "", errors.New("all digits")
+	}
+	return p, nil
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ValidateName checks a user-given name.
+func ValidateName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Add registers a new container under its name; the name must be free.
+func (s *Store) Add(c *Container) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.byName[c.Name]; ok {
+		return fmt.Errorf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", c.Name, other, errdefs.ErrConflict)
+	}
+	s.byID[c.ID] = c
+	s.byName[c.Name] = c.ID
+	return nil
+}
+
+// Reserve checks that name is free (for generated names).
+func (s *Store) NameFree(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, taken := s.byName[name]
+	return !taken
+}
+
+// Rename moves a container to a new name.
+func (s *Store) Rename(c *Container, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.byName[name]; ok {
+		if other == c.ID {
+			return nil
+		}
+		return fmt.Errorf("Error when allocating new name: Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", name, other, errdefs.ErrConflict)
+	}
+	delete(s.byName, c.Name)
+	s.byName[name] = c.ID
+	return nil
+}
+
+// Delete forgets a container and removes its directory.
+func (s *Store) Delete(c *Container) error {
+	s.mu.Lock()
+	delete(s.byID, c.ID)
+	if s.byName[c.Name] == c.ID {
+		delete(s.byName, c.Name)
+	}
+	s.mu.Unlock()
+	return os.RemoveAll(c.Dir)
+}
+
+// Get finds a container by full ID, name (with or without "/") or
+// unambiguous ID prefix, as docker does.
+func (s *Store) Get(ref string) (*Container, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ref == "" {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	if c, ok := s.byID[ref]; ok {
+		return c, nil
+	}
+	name := ref
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if id, ok := s.byName[name]; ok {
+		return s.byID[id], nil
+	}
+	var found *Container
+	for id, c := range s.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("multiple IDs found with provided prefix: %s: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+// List returns every container, newest first.
+func (s *Store) List() []*Container {
+	s.mu.RLock()
+	out := make([]*Container, 0, len(s.byID))
+	for _, c := range s.byID {
+		out = append(out, c)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// WriteFileAtomic is writeFileAtomic for the engine's other files.
+func WriteFileAtomic(p string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(p, data, perm)
+}

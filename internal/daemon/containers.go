@@ -1,0 +1,960 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	apitypes "github.com/hako-dev/hako/internal/api/types"
+	"github.com/hako-dev/hako/internal/daemon/container"
+	"github.com/hako-dev/hako/internal/daemon/logger/jsonfile"
+	"github.com/hako-dev/hako/internal/daemon/monitor"
+	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/mount"
+	"github.com/hako-dev/hako/internal/oci"
+	"github.com/hako-dev/hako/internal/reference"
+	"github.com/hako-dev/hako/internal/runtime/cgroups"
+	"github.com/hako-dev/hako/internal/snapshot"
+	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotModified answers starting a running or stopping a stopped
+// container (HTTP 304, as docker).
+var ErrNotModified = errdefs.ErrNotModified
+
+// Request types shared with the API routers.
+type (
+	CreateRequest       = apitypes.CreateRequest
+	ListOptions         = apitypes.ListOptions
+	Hijack              = apitypes.Hijack
+	AttachOptions       = apitypes.AttachOptions
+	LogsOptions         = apitypes.LogsOptions
+	CommitOptions       = apitypes.CommitOptions
+	NamespaceInfo       = apitypes.NamespaceInfo
+	ContainerNamespaces = apitypes.ContainerNamespaces
+)
+
+func (d *Daemon) bundleDir(id string) string { return filepath.Join(d.cfg.RunRoot, "containers", id) }
+func (d *Daemon) rootfsDir(id string) string { return filepath.Join(d.bundleDir(id), "rootfs") }
+
+// ContainerCreate makes a container from an image: a record, a writable
+// snapshot over the image's layers, and nothing running yet.
+func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctypes.CreateResponse, retErr error) {
+	var resp ctypes.CreateResponse
+	cfg, hc := req.Config, req.HostConfig
+	if cfg == nil {
+		return resp, fmt.Errorf("config cannot be empty in order to create a container: %w", errdefs.ErrInvalidArgument)
+	}
+	if hc == nil {
+		hc = &ctypes.HostConfig{}
+	}
+	if err := validateHostConfig(hc); err != nil {
+		return resp, err
+	}
+	if req.Name != "" {
+		if err := container.ValidateName(req.Name); err != nil {
+			return resp, err
+		}
+	}
+	if cfg.Image == "" {
+		return resp, fmt.Errorf("no image given: %w", errdefs.ErrInvalidArgument)
+	}
+	img, err := d.images.Get(cfg.Image)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			name := cfg.Image
+			if r, perr := reference.Parse(cfg.Image); perr == nil {
+				name = r.Familiar()
+			}
+			return resp, fmt.Errorf("No such image: %s: %w", name, errdefs.ErrNotFound)
+		}
+		return resp, err
+	}
+	imgCfg, err := d.imageConfig(img)
+	if err != nil {
+		return resp, err
+	}
+	merged := mergeImageConfig(cfg, &imgCfg.Config.ImageConfig)
+	if len(merged.Entrypoint) == 0 && len(merged.Cmd) == 0 {
+		return resp, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
+	}
+	snapOpts, err := snapshot.ParseStorageOpts(hc.StorageOpt)
+	if err != nil {
+		return resp, err
+	}
+
+	c := &container.Container{
+		ID:         d.containers.NewID(),
+		Created:    time.Now().UTC(),
+		Config:     merged,
+		HostConfig: hc,
+		Networking: req.Networking,
+		Image:      img.ID.String(),
+		ImageName:  cfg.Image,
+		Driver:     d.driver,
+		State:      container.State{Status: container.StatusCreated},
+	}
+	c.Config.Image = cfg.Image
+	c.SnapshotKey = "container-" + c.ID
+	c.Dir = d.containers.Dir(c.ID)
+	c.Path, c.Args = commandOf(merged)
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if hc.LogConfig.Type == "json-file" {
+		c.LogPath = filepath.Join(c.Dir, c.ID+"-json.log")
+	}
+	if req.Name != "" {
+		c.Name = "/" + strings.TrimPrefix(req.Name, "/")
+	} else {
+		c.Name = "/" + d.generateName()
+	}
+	if !d.containers.NameFree(c.Name) {
+		return resp, d.containers.Add(c) // the conflict error
+	}
+
+	// The snapshot first, the record last: a crash in between leaves an
+	// orphan snapshot, which restore removes.
+	parent := ""
+	if chain := image.ChainIDs(img.DiffIDs); len(chain) > 0 {
+		parent = chain[len(chain)-1].String()
+	}
+	if _, err := d.snapshots.Prepare(ctx, c.SnapshotKey, parent, snapOpts...); err != nil {
+		return resp, err
+	}
+	defer func() {
+		if retErr != nil {
+			d.unmountRootfs(c)
+			d.snapshots.Remove(context.WithoutCancel(ctx), c.SnapshotKey)
+			os.RemoveAll(c.Dir)
+		}
+	}()
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return resp, err
+	}
+	// Check the configuration against the image now, as docker does at
+	// create: a bad user or option fails here, not at start.
+	if err := d.mountRootfs(ctx, c); err != nil {
+		return resp, err
+	}
+	if _, err := d.containerSpec(c, true); err != nil {
+		return resp, err
+	}
+	c.Lock()
+	err = c.Save()
+	c.Unlock()
+	if err != nil {
+		return resp, err
+	}
+	if err := d.containers.Add(c); err != nil {
+		return resp, err
+	}
+	d.containerEvent(c, eventtypes.ActionCreate, nil)
+	resp.ID = c.ID
+	if hc.Memory > 0 && hc.MemorySwap == 0 && !d.swapAccounting() {
+		resp.Warnings = append(resp.Warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+	}
+	if resp.Warnings == nil {
+		resp.Warnings = []string{}
+	}
+	return resp, nil
+}
+
+func (d *Daemon) swapAccounting() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		return true
+	}
+	_, err := os.Stat("/sys/fs/cgroup/memory.swap.max")
+	return err == nil
+}
+
+func validateHostConfig(hc *ctypes.HostConfig) error {
+	if err := ctypes.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != ctypes.RestartPolicyDisabled {
+		return fmt.Errorf("can't create 'AutoRemove' container with restart policy: %w", errdefs.ErrInvalidArgument)
+	}
+	switch hc.LogConfig.Type {
+	case "", "json-file", "none":
+	case "local":
+		hc.LogConfig.Type = "json-file" // same reader and writer; a different file format is not worth a second one
+	default:
+		return fmt.Errorf("logging driver %q is not supported (use json-file or none): %w", hc.LogConfig.Type, errdefs.ErrInvalidArgument)
+	}
+	if hc.LogConfig.Type != "none" {
+		if _, err := jsonfile.ParseOptions(hc.LogConfig.Config); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeImageConfig fills what the user left out with the image's
+// defaults, as docker does (an entrypoint given by the user drops the
+// image's command).
+func mergeImageConfig(cfg *ctypes.Config, img *ocispec.ImageConfig) *ctypes.Config {
+	out := *cfg
+	if out.User == "" {
+		out.User = img.User
+	}
+	if len(out.Entrypoint) == 0 && out.Entrypoint == nil {
+		out.Entrypoint = img.Entrypoint
+		if len(out.Cmd) == 0 {
+			out.Cmd = img.Cmd
+		}
+	}
+	if out.WorkingDir == "" {
+		out.WorkingDir = img.WorkingDir
+	}
+	if out.StopSignal == "" {
+		out.StopSignal = img.StopSignal
+	}
+	env := append([]string(nil), img.Env...)
+	for _, e := range out.Env {
+		k, _, _ := strings.Cut(e, "=")
+		replaced := false
+		for i, ie := range env {
+			if ik, _, _ := strings.Cut(ie, "="); ik == k {
+				env[i], replaced = e, true
+				break
+			}
+		}
+		if !replaced {
+			env = append(env, e)
+		}
+	}
+	out.Env = env
+	if len(img.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range img.Labels {
+			labels[k] = v
+		}
+		for k, v := range out.Labels {
+			labels[k] = v
+		}
+		out.Labels = labels
+	}
+	if len(img.ExposedPorts) > 0 {
+		if out.ExposedPorts == nil {
+			out.ExposedPorts = network.PortSet{}
+		}
+		for p := range img.ExposedPorts {
+			if port, err := network.ParsePort(p); err == nil {
+				out.ExposedPorts[port] = struct{}{}
+			}
+		}
+	}
+	if len(img.Volumes) > 0 {
+		if out.Volumes == nil {
+			out.Volumes = map[string]struct{}{}
+		}
+		for v := range img.Volumes {
+			out.Volumes[v] = struct{}{}
+		}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	return &out
+}
+
+func commandOf(c *ctypes.Config) (string, []string) {
+	argv := append(append([]string{}, c.Entrypoint...), c.Cmd...)
+	if len(argv) == 0 {
+		return "", []string{}
+	}
+	return argv[0], argv[1:]
+}
+
+// mountRootfs mounts the container's snapshot at its rootfs dir unless it
+// is mounted already.
+func (d *Daemon) mountRootfs(ctx context.Context, c *container.Container) error {
+	target := d.rootfsDir(c.ID)
+	if isMountPoint(target) {
+		return nil
+	}
+	ms, err := d.snapshots.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := mount.All(ms, target); err != nil {
+		return fmt.Errorf("mount the root filesystem of %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func (d *Daemon) unmountRootfs(c *container.Container) error {
+	target := d.rootfsDir(c.ID)
+	for isMountPoint(target) {
+		if err := unix.Unmount(target, 0); err != nil {
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount %s: %w", target, err)
+			}
+		}
+	}
+	return nil
+}
+
+// isMountPoint reports whether p is a mount point, by mount ID: a bind
+// mount of a directory on the same filesystem has the same st_dev.
+func isMountPoint(p string) bool {
+	var st, pst unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st) != nil {
+		return false
+	}
+	if unix.Statx(unix.AT_FDCWD, filepath.Dir(p), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &pst) != nil {
+		return false
+	}
+	return st.Mnt_id != pst.Mnt_id
+}
+
+// containerSpec generates c's runtime spec; dryRun skips what needs other
+// containers to be running (namespace joins).
+func (d *Daemon) containerSpec(c *container.Container, dryRun bool) (*specs.Spec, error) {
+	hc := c.HostConfig
+	o := &oci.ContainerOpts{
+		ID:             c.ID,
+		Config:         c.Config,
+		HostConfig:     hc,
+		Rootfs:         d.rootfsDir(c.ID),
+		HostnamePath:   filepath.Join(c.Dir, "hostname"),
+		HostsPath:      filepath.Join(c.Dir, "hosts"),
+		ResolvConfPath: filepath.Join(c.Dir, "resolv.conf"),
+		CgroupsPath:    cgroupsPath(hc.CgroupParent, c.ID),
+		CgroupV2:       cgroups.IsV2(),
+	}
+	if hc.Init != nil && *hc.Init {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.InitPath = exe
+	}
+	if !dryRun {
+		joins, shm, err := d.namespaceJoins(c)
+		if err != nil {
+			return nil, err
+		}
+		o.JoinNamespaces, o.ShmPath = joins, shm
+	}
+	return oci.ContainerSpec(o)
+}
+
+func cgroupsPath(parent, id string) string {
+	if parent == "" {
+		parent = "/hako"
+	}
+	if !strings.HasPrefix(parent, "/") {
+		parent = "/" + parent
+	}
+	return filepath.Join(parent, id)
+}
+
+// namespaceJoins resolves --pid/--ipc/--uts/--network container:NAME and
+// host modes to the namespaces to join.
+func (d *Daemon) namespaceJoins(c *container.Container) (map[specs.LinuxNamespaceType]string, string, error) {
+	hc := c.HostConfig
+	joins := map[specs.LinuxNamespaceType]string{}
+	shm := ""
+	join := func(kind specs.LinuxNamespaceType, proc, ref string) error {
+		other, err := d.containers.Get(ref)
+		if err != nil {
+			return fmt.Errorf("joining the %s namespace of %s: %w", kind, ref, err)
+		}
+		if other.ID == c.ID {
+			return fmt.Errorf("a container cannot join its own %s namespace: %w", kind, errdefs.ErrInvalidArgument)
+		}
+		pid := other.State.Pid
+		if !other.Running() || pid == 0 {
+			return fmt.Errorf("cannot join the %s namespace of container %s: it is not running: %w", kind, strings.TrimPrefix(other.Name, "/"), errdefs.ErrConflict)
+		}
+		joins[kind] = fmt.Sprintf("/proc/%d/ns/%s", pid, proc)
+		if kind == specs.IPCNamespace {
+			shm = fmt.Sprintf("/proc/%d/root/dev/shm", pid)
+		}
+		return nil
+	}
+	if hc.PidMode.IsContainer() {
+		if err := join(specs.PIDNamespace, "pid", hc.PidMode.Container()); err != nil {
+			return nil, "", err
+		}
+	}
+	if hc.IpcMode.IsContainer() {
+		if err := join(specs.IPCNamespace, "ipc", hc.IpcMode.Container()); err != nil {
+			return nil, "", err
+		}
+	}
+	if ref, ok := strings.CutPrefix(string(hc.UTSMode), "container:"); ok {
+		if err := join(specs.UTSNamespace, "uts", ref); err != nil {
+			return nil, "", err
+		}
+	}
+	if hc.NetworkMode.IsContainer() {
+		if err := join(specs.NetworkNamespace, "net", hc.NetworkMode.ConnectedContainer()); err != nil {
+			return nil, "", err
+		}
+	}
+	if hc.IpcMode.IsHost() {
+		shm = "/dev/shm"
+	}
+	return joins, shm, nil
+}
+
+// ContainerStart starts a created or stopped container.
+func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	switch c.State.Status {
+	case container.StatusRunning, container.StatusPaused:
+		return ErrNotModified
+	case container.StatusRemoving, container.StatusDead:
+		return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ID, errdefs.ErrConflict)
+	}
+	c.State.ManuallyStopped = false
+	return d.startLocked(ctx, c)
+}
+
+// startLocked starts c; the caller holds its lock.
+func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retErr error) {
+	defer func() {
+		if retErr != nil {
+			c.State.Error = retErr.Error()
+			var ee *monitor.ExecError
+			if errors.As(retErr, &ee) {
+				c.State.ExitCode = ee.Code
+			} else if c.State.ExitCode == 0 {
+				c.State.ExitCode = 128
+			}
+			if c.State.Status == container.StatusRestarting {
+				c.State.Status = container.StatusExited
+			}
+			c.Save()
+			c.Notify()
+			d.unmountRootfs(c)
+		}
+	}()
+	if err := d.mountRootfs(ctx, c); err != nil {
+		return err
+	}
+	if err := d.writeEtcFiles(c); err != nil {
+		return err
+	}
+	s, err := d.containerSpec(c, false)
+	if err != nil {
+		return err
+	}
+	bundle := d.bundleDir(c.ID)
+	s.Root.Path = "rootfs"
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := container.WriteFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	// A runtime state left by a crash blocks a new create: clear it.
+	if old, err := d.rt.Load(c.ID); err == nil {
+		old.Delete(true)
+	}
+	logMax, logFiles := int64(0), 0
+	logPath := c.LogPath
+	if c.HostConfig.LogConfig.Type == "none" {
+		logPath = ""
+	} else if lo, err := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config); err == nil {
+		logMax, logFiles = lo.MaxSize, lo.MaxFiles
+	}
+	// Exits are only seen through a subscription: make sure one is up
+	// (this starts the monitor when none runs).
+	if err := d.watchExits(); err != nil {
+		return err
+	}
+	cs := c.HostConfig.ConsoleSize
+	pid, err := d.monitor.Create(c.ID, monitor.CreateOptions{
+		Bundle: bundle, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, ConsoleSize: [2]uint{cs[0], cs[1]},
+	})
+	if err != nil {
+		return err
+	}
+	// Attach requests made before the start connect now, so that they
+	// see the process's first output.
+	d.openStartGate(c.ID)
+	if err := d.monitor.Begin(c.ID); err != nil {
+		d.monitor.Forget(c.ID, "")
+		if rc, lerr := d.rt.Load(c.ID); lerr == nil {
+			rc.Delete(true)
+		}
+		return err
+	}
+	c.State = container.State{Status: container.StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.Notify()
+	if err := c.Save(); err != nil {
+		d.log().Warn("save container", "id", c.ID, "error", err)
+	}
+	d.containerEvent(c, eventtypes.ActionStart, nil)
+	return nil
+}
+
+// ContainerStop stops a running container: its stop signal, then SIGKILL
+// after timeout seconds (nil: its StopTimeout or 10; negative: wait
+// forever).
+func (d *Daemon) ContainerStop(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	if !c.Running() && c.State.Status != container.StatusRestarting {
+		c.Unlock()
+		return ErrNotModified
+	}
+	c.State.ManuallyStopped = true
+	if c.State.Status == container.StatusRestarting {
+		c.State.Status = container.StatusExited
+		c.Save()
+		c.Notify()
+		c.Unlock()
+		return nil
+	}
+	c.Save()
+	c.Unlock()
+	return d.stop(ctx, c, timeout, signal)
+}
+
+func (d *Daemon) stop(ctx context.Context, c *container.Container, timeout *int, signal string) error {
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	sig := unix.SIGTERM
+	if signal != "" {
+		s, err := parseSignal(signal)
+		if err != nil {
+			return err
+		}
+		sig = s
+	}
+	t := 10
+	if c.Config.StopTimeout != nil {
+		t = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		t = *timeout
+	}
+	if c.State.Status == container.StatusPaused {
+		// A frozen process cannot handle its signal: thaw it after
+		// sending, as docker does.
+		d.signal(c, sig, false)
+		if rc, err := d.rt.Load(c.ID); err == nil {
+			rc.Resume()
+		}
+	} else if err := d.signal(c, sig, false); err != nil && !errors.Is(err, errdefs.ErrConflict) {
+		return err
+	}
+	var deadline <-chan time.Time
+	if t >= 0 {
+		deadline = time.After(time.Duration(t) * time.Second)
+	}
+	if d.waitStopped(ctx, c, deadline) {
+		return nil
+	}
+	d.signal(c, unix.SIGKILL, true)
+	if !d.waitStopped(ctx, c, time.After(30*time.Second)) {
+		return fmt.Errorf("container %s did not stop after SIGKILL", c.ID)
+	}
+	return nil
+}
+
+// waitStopped waits until c is not running, deadline or ctx.
+func (d *Daemon) waitStopped(ctx context.Context, c *container.Container, deadline <-chan time.Time) bool {
+	for {
+		ch := c.Changed()
+		c.Lock()
+		running := c.Running()
+		c.Unlock()
+		if !running {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (d *Daemon) signal(c *container.Container, sig unix.Signal, all bool) error {
+	rc, err := d.rt.Load(c.ID)
+	if err != nil {
+		return err
+	}
+	return rc.Kill(sig, all)
+}
+
+// ContainerKill sends a signal (default SIGKILL) to a running container.
+func (d *Daemon) ContainerKill(ctx context.Context, ref, signal string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGKILL
+	if signal != "" {
+		if sig, err = parseSignal(signal); err != nil {
+			return err
+		}
+	}
+	c.Lock()
+	if !c.Running() {
+		c.Unlock()
+		return fmt.Errorf("cannot kill container: %s: container %s is not running: %w", ref, c.ID, errdefs.ErrConflict)
+	}
+	stopSig := unix.SIGTERM
+	if s, err := parseSignal(c.Config.StopSignal); err == nil && c.Config.StopSignal != "" {
+		stopSig = s
+	}
+	if sig == unix.SIGKILL || sig == stopSig {
+		c.State.ManuallyStopped = true
+		c.Save()
+	}
+	c.Unlock()
+	if err := d.signal(c, sig, sig == unix.SIGKILL); err != nil {
+		return fmt.Errorf("cannot kill container: %s: %w", ref, err)
+	}
+	d.containerEvent(c, eventtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	return nil
+}
+
+// ContainerRestart stops (if running) and starts a container.
+func (d *Daemon) ContainerRestart(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	running := c.Running()
+	if running {
+		c.State.ManuallyStopped = true // no restart policy in between
+	}
+	c.Unlock()
+	if running {
+		if err := d.stop(ctx, c, timeout, signal); err != nil {
+			return err
+		}
+	}
+	c.Lock()
+	defer c.Unlock()
+	if c.Running() {
+		return nil // a restart policy got there first
+	}
+	c.State.ManuallyStopped = false
+	if err := d.startLocked(ctx, c); err != nil {
+		return err
+	}
+	d.containerEvent(c, eventtypes.ActionRestart, nil)
+	return nil
+}
+
+// ContainerWait waits for condition: "not-running" (default),
+// "next-exit" or "removed"; it returns the exit status.
+func (d *Daemon) ContainerWait(ctx context.Context, ref, condition string) (<-chan ctypes.WaitResponse, error) {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	switch condition {
+	case "", "not-running", "next-exit", "removed":
+	default:
+		return nil, fmt.Errorf("invalid condition: %q: %w", condition, errdefs.ErrInvalidArgument)
+	}
+	c.Lock()
+	exits := d.exitCount(c.ID)
+	c.Unlock()
+	out := make(chan ctypes.WaitResponse, 1)
+	go func() {
+		defer close(out)
+		for {
+			ch := c.Changed()
+			c.Lock()
+			st := c.State
+			running := c.Running() || st.Status == container.StatusRestarting
+			removed := d.isRemoved(c)
+			n := d.exitCount(c.ID)
+			c.Unlock()
+			done := false
+			switch condition {
+			case "", "not-running":
+				done = !running
+			case "next-exit":
+				done = n > exits
+			case "removed":
+				done = removed
+			}
+			if condition != "removed" && removed && !done {
+				done = true
+			}
+			if done {
+				r := ctypes.WaitResponse{StatusCode: int64(st.ExitCode)}
+				if st.Error != "" {
+					r.Error = &ctypes.WaitExitError{Message: st.Error}
+				}
+				out <- r
+				return
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// ContainerRemove removes a container; a running one only with force.
+func (d *Daemon) ContainerRemove(ctx context.Context, ref string, force, volumes bool) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	if c.State.Status == container.StatusRemoving {
+		c.Unlock()
+		return fmt.Errorf("removal of container %s is already in progress: %w", strings.TrimPrefix(c.Name, "/"), errdefs.ErrConflict)
+	}
+	if c.Running() || c.State.Status == container.StatusRestarting {
+		if !force {
+			c.Unlock()
+			state := "running"
+			if c.State.Status == container.StatusPaused {
+				state = "paused"
+			}
+			return fmt.Errorf("cannot remove container %q: container is %s: stop the container before removing or force remove: %w", c.Name, state, errdefs.ErrConflict)
+		}
+		c.State.ManuallyStopped = true
+		c.Save()
+		c.Unlock()
+		if rc, err := d.rt.Load(c.ID); err == nil {
+			if c.State.Status == container.StatusPaused {
+				rc.Kill(unix.SIGKILL, true)
+				rc.Resume()
+			}
+			rc.Kill(unix.SIGKILL, true)
+		}
+		if !d.waitStopped(ctx, c, time.After(30*time.Second)) {
+			return fmt.Errorf("could not kill container %s", c.ID)
+		}
+		c.Lock()
+	}
+	defer c.Unlock()
+	return d.removeLocked(ctx, c)
+}
+
+// removeLocked removes a stopped container's runtime state, mounts,
+// snapshot and record, in that order: a crash part-way is finished by
+// restore (the record says "removing").
+func (d *Daemon) removeLocked(ctx context.Context, c *container.Container) error {
+	c.State.Status = container.StatusRemoving
+	if err := c.Save(); err != nil {
+		return err
+	}
+	var errs []error
+	if rc, err := d.rt.Load(c.ID); err == nil {
+		errs = append(errs, rc.Delete(true))
+	}
+	errs = append(errs, d.unmountRootfs(c))
+	os.RemoveAll(d.bundleDir(c.ID))
+	if err := d.snapshots.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.State.Status = container.StatusDead
+		c.State.Error = err.Error()
+		c.Save()
+		c.Notify()
+		return fmt.Errorf("remove container %s: %w", c.ID, err)
+	}
+	if err := d.containers.Delete(c); err != nil {
+		return err
+	}
+	d.markRemoved(c)
+	c.Notify()
+	d.containerEvent(c, eventtypes.ActionDestroy, nil)
+	return nil
+}
+
+// handleExit records the end of a container's init (or of an exec) that
+// the monitor reported, then applies the restart policy or --rm.
+func (d *Daemon) handleExit(x monitor.Exit) {
+	if x.ExecID != "" {
+		d.execExited(x)
+		d.monitor.Forget(x.ID, x.ExecID)
+		return
+	}
+	c, err := d.containers.Get(x.ID)
+	if err != nil || c.ID != x.ID {
+		d.monitor.Forget(x.ID, "")
+		return
+	}
+	c.Lock()
+	if !c.Running() || (c.State.Pid != x.Pid && c.State.Pid != 0) {
+		c.Unlock()
+		d.monitor.Forget(x.ID, "")
+		return
+	}
+	oom := false
+	if rc, err := d.rt.Load(c.ID); err == nil {
+		if st, err := rc.CgroupStats(); err == nil && st.OOMKills > 0 {
+			oom = true
+		}
+		rc.Delete(true)
+	}
+	d.unmountRootfs(c)
+	ran := x.ExitedAt.Sub(c.State.StartedAt)
+	c.State.Status = container.StatusExited
+	c.State.ExitCode = x.ExitCode
+	c.State.FinishedAt = x.ExitedAt
+	c.State.OOMKilled = oom
+	c.State.Pid = 0
+	if x.Unknown {
+		c.State.Error = "exit status unknown: the container's monitor was restarted while it ran"
+	}
+	restart := d.shouldRestart(c)
+	if restart {
+		c.State.Status = container.StatusRestarting
+	}
+	d.countExit(c.ID)
+	c.Save()
+	c.Notify()
+	attrs := map[string]string{"exitCode": strconv.Itoa(x.ExitCode)}
+	if oom {
+		d.containerEvent(c, eventtypes.ActionOOM, nil)
+	}
+	d.containerEvent(c, eventtypes.ActionDie, attrs)
+	autoRemove := c.HostConfig.AutoRemove && !restart
+	c.Unlock()
+	d.monitor.Forget(x.ID, "")
+	if restart {
+		d.scheduleRestart(c, ran)
+	} else if autoRemove {
+		go func() {
+			if err := d.ContainerRemove(context.Background(), c.ID, true, false); err != nil {
+				d.log().Warn("auto-remove", "id", c.ID, "error", err)
+			}
+		}()
+	}
+}
+
+// shouldRestart applies c's restart policy to its last exit; the caller
+// holds the lock.
+func (d *Daemon) shouldRestart(c *container.Container) bool {
+	rp := c.HostConfig.RestartPolicy
+	switch rp.Name {
+	case ctypes.RestartPolicyAlways:
+		return !c.State.ManuallyStopped
+	case ctypes.RestartPolicyUnlessStopped:
+		return !c.State.ManuallyStopped
+	case ctypes.RestartPolicyOnFailure:
+		if c.State.ManuallyStopped || c.State.ExitCode == 0 {
+			return false
+		}
+		return rp.MaximumRetryCount == 0 || c.RestartCount < rp.MaximumRetryCount
+	}
+	return false
+}
+
+// scheduleRestart starts c again after a back-off that doubles from
+// 100ms while it keeps failing fast, as docker's restart manager does.
+func (d *Daemon) scheduleRestart(c *container.Container, ran time.Duration) {
+	delay := d.restartDelay(c.ID, ran)
+	time.AfterFunc(delay, func() {
+		c.Lock()
+		defer c.Unlock()
+		if c.State.Status != container.StatusRestarting || c.State.ManuallyStopped || d.isRemoved(c) {
+			return
+		}
+		c.RestartCount++
+		if err := d.startLocked(context.Background(), c); err != nil {
+			d.log().Warn("restart", "id", c.ID, "error", err)
+			// A start failure counts as a failure: try again later.
+			if d.shouldRestart(c) {
+				c.State.Status = container.StatusRestarting
+				c.Save()
+				go d.scheduleRestart(c, 0)
+			}
+		}
+	})
+}
+
+// containerEvent publishes a container event.
+func (d *Daemon) containerEvent(c *container.Container, action eventtypes.Action, extra map[string]string) {
+	attrs := map[string]string{"name": strings.TrimPrefix(c.Name, "/"), "image": c.ImageName}
+	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	now := time.Now()
+	d.events.Publish(eventtypes.Message{
+		Type:     eventtypes.ContainerEventType,
+		Action:   action,
+		Actor:    eventtypes.Actor{ID: c.ID, Attributes: attrs},
+		Scope:    "local",
+		Time:     now.Unix(),
+		TimeNano: now.UnixNano(),
+	})
+}
+
+func parseSignal(s string) (unix.Signal, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+		}
+		return unix.Signal(n), nil
+	}
+	if !strings.HasPrefix(s, "SIG") {
+		s = "SIG" + s
+	}
+	if strings.HasPrefix(s, "SIGRTMIN") || strings.HasPrefix(s, "SIGRTMAX") {
+		base, off := 34, 0
+		rest := strings.TrimPrefix(s, "SIGRTMIN")
+		if strings.HasPrefix(s, "SIGRTMAX") {
+			base, rest = 64, strings.TrimPrefix(s, "SIGRTMAX")
+		}
+		if rest != "" {
+			n, err := strconv.Atoi(rest)
+			if err != nil {
+				return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+			}
+			off = n
+		}
+		return unix.Signal(base + off), nil
+	}
+	sig := unix.SignalNum(s)
+	if sig == 0 {
+		return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+	}
+	return sig, nil
+}
