@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hako-dev/hako/internal/client"
+	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
+)
+
+func newRun(c *CLI) *cobra.Command {
+	var o *containerOptions
+	var detach, sigProxy bool
+	var detachKeys string
+	cmd := &cobra.Command{
+		Use:                   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:                 "create and run a new container from an image",
+		Args:                  needArgs(1, -1),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			deprecationWarnings(cmd.Flags(), c.Err)
+			cc, err := o.parse(cmd.Flags(), args[0], args[1:])
+			if err != nil {
+				return &StatusError{Status: 125, Err: err}
+			}
+			return runContainer(cmd, c, o, cc, runFlags{detach: detach, sigProxy: sigProxy, detachKeys: detachKeys})
+		},
+	}
+	o = addContainerFlags(cmd.Flags())
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
+	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "proxy received signals to the process")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
+	cmd.SetFlagErrorFunc(badFlag)
+	return cmd
+}
+
+type runFlags struct {
+	detach, sigProxy bool
+	detachKeys       string
+}
+
+// runContainer is docker run: create, attach (before the start, so no
+// output is lost), register a wait for the next exit (also before the
+// start, so a container the daemon removes with --rm still reports its
+// status), start, relay stdio and signals, and exit with the container's
+// status.
+func runContainer(cmd *cobra.Command, c *CLI, o *containerOptions, cc *containerConfig, rf runFlags) error {
+	ctx := ctxOf(cmd)
+	cfg := cc.Config
+	stdin := cmd.InOrStdin()
+	if rf.detach {
+		if len(o.attach) > 0 {
+			return &StatusError{Status: 125, Err: errors.New("conflicting options: cannot specify both --attach and --detach")}
+		}
+		cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr, cfg.StdinOnce = false, false, false, false
+	} else if cfg.Tty && cfg.AttachStdin && !isTerminalStream(stdin) {
+		return &StatusError{Status: 1, Err: errors.New("the input device is not a TTY")}
+	}
+	keys, err := parseDetachKeys(rf.detachKeys)
+	if err != nil {
+		return &StatusError{Status: 125, Err: err}
+	}
+	cl, err := c.client(ctx)
+	if err != nil {
+		return &StatusError{Status: 125, Err: err}
+	}
+	id, err := createContainer(ctx, c, cl, o, cc)
+	if err != nil {
+		return &StatusError{Status: 125, Err: err}
+	}
+	if rf.sigProxy && !rf.detach {
+		stop := proxySignals(ctx, func(ctx context.Context, sig string) error { return cl.ContainerKill(ctx, id, sig) })
+		defer stop()
+	}
+
+	attach := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
+	var conn *client.HijackedConn
+	if attach {
+		conn, err = cl.ContainerAttach(ctx, id, client.AttachOptions{Stream: true, Stdin: cfg.AttachStdin, Stdout: cfg.AttachStdout, Stderr: cfg.AttachStderr, DetachKeys: rf.detachKeys})
+		if err != nil {
+			return &StatusError{Status: 125, Err: err}
+		}
+		defer conn.Close()
+	}
+	cond := container.WaitConditionNextExit
+	if cc.HostConfig.AutoRemove {
+		cond = container.WaitConditionRemoved
+	}
+	// A context of its own: the wait must outlive a cancelled attach.
+	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWait()
+	statusC := waitStatus(waitCtx, c, cl, id, cond)
+
+	restore := func() {}
+	if attach && cfg.Tty && cfg.AttachStdin {
+		if restore, err = makeRaw(stdin); err != nil {
+			return &StatusError{Status: 125, Err: err}
+		}
+		defer restore()
+	}
+	if err := cl.ContainerStart(ctx, id); err != nil {
+		restore()
+		if cc.HostConfig.AutoRemove {
+			// The daemon removes it, as docker's does; should it not,
+			// --rm is still honoured.
+			select {
+			case <-statusC:
+			case <-time.After(3 * time.Second):
+				cl.ContainerRemove(context.WithoutCancel(ctx), id, true, true)
+			}
+		}
+		return startError(err)
+	}
+	if !attach {
+		fmt.Fprintln(c.Out, id)
+		return nil
+	}
+	if cfg.Tty && isTerminalStream(c.Out) {
+		stop := followTTYSize(ctx, c.Out, func(ctx context.Context, h, w uint) error { return cl.ContainerResize(ctx, id, h, w) })
+		defer stop()
+	}
+
+	s := stdio{tty: cfg.Tty, detachKeys: keys}
+	if cfg.AttachStdin {
+		s.in = stdin
+	}
+	if cfg.AttachStdout {
+		s.out = c.Out
+	}
+	if cfg.AttachStderr {
+		s.errOut = c.Err
+		if cfg.Tty {
+			s.errOut = c.Out
+		}
+	}
+	relayCtx, cancelRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRelay()
+	relayed := make(chan error, 1)
+	go func() { relayed <- s.relay(relayCtx, conn) }()
+
+	var status int
+	select {
+	case err := <-relayed:
+		restore()
+		if errors.Is(err, errDetached) {
+			return nil
+		}
+		if err != nil {
+			return &StatusError{Status: 125, Err: err}
+		}
+		status = <-statusC
+	case status = <-statusC:
+		// The output may still be draining; with only stdin attached
+		// there is nothing more to wait for.
+		if !cfg.AttachStdout && !cfg.AttachStderr {
+			cancelRelay()
+		}
+		<-relayed
+	}
+	if status != 0 {
+		return &StatusError{Status: status}
+	}
+	return nil
+}
+
+// waitStatus reads the wait registered for id: its exit status, or 125
+// (with a message) when waiting failed.
+func waitStatus(ctx context.Context, c *CLI, cl *client.Client, id string, cond container.WaitCondition) <-chan int {
+	results, errc := cl.ContainerWait(ctx, id, cond)
+	out := make(chan int, 1)
+	go func() {
+		select {
+		case r := <-results:
+			if r.Error != nil && r.Error.Message != "" {
+				fmt.Fprintf(c.Err, "hako: waiting for the container: %s\n", r.Error.Message)
+				if r.StatusCode == 0 {
+					r.StatusCode = 125
+				}
+			}
+			out <- int(r.StatusCode)
+		case err := <-errc:
+			if ctx.Err() == nil {
+				fmt.Fprintf(c.Err, "hako: waiting for the container: %v\n", err)
+			}
+			out <- 125
+		}
+	}()
+	return out
+}
+
+// startError gives a failed start docker's exit status: 127 when the
+// command is not found, 126 when it cannot be run, 125 otherwise.
+func startError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return &StatusError{Status: 127, Err: err}
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return &StatusError{Status: 126, Err: err}
+	}
+	return &StatusError{Status: 125, Err: err}
+}
