@@ -67,10 +67,49 @@ func (e *hakoEnv) daemonPid() int {
 	return pid
 }
 
-// stopDaemon ends the daemon this test started, by its pid, and waits.
+// stopDaemon removes the containers the test left, ends the daemon this
+// test started and its container monitor, by their pids, and waits.
 func (e *hakoEnv) stopDaemon() {
 	pid := e.daemonPid()
+	if pid > 0 && alive(pid) {
+		if cl, err := client.New("unix://" + e.sock()); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if list, err := cl.ContainerList(ctx, true, false, 0, nil); err == nil {
+				for _, c := range list {
+					cl.ContainerRemove(ctx, c.ID, true, true)
+				}
+			}
+			cancel()
+		}
+	}
+	defer e.stopMonitor()
 	if pid <= 0 {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for range 200 {
+		if !alive(pid) {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func (e *hakoEnv) monitorPid() int {
+	b, err := os.ReadFile(filepath.Join(e.runRoot, "monitor", "monitor.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// stopMonitor ends the container monitor by its pid (after the
+// containers are gone).
+func (e *hakoEnv) stopMonitor() {
+	pid := e.monitorPid()
+	if pid <= 0 || !alive(pid) {
 		return
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
