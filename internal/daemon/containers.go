@@ -119,11 +119,18 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	if req.Name != "" {
 		c.Name = "/" + strings.TrimPrefix(req.Name, "/")
 	} else {
-		c.Name = "/" + d.generateName()
+		c.Name = "/" + d.generateName(c.ID)
 	}
-	if !d.containers.NameFree(c.Name) {
-		return resp, d.containers.Add(c) // the conflict error
+	if req.Name != "" {
+		if err := d.containers.Reserve(c.Name, c.ID); err != nil {
+			return resp, err
+		}
 	}
+	defer func() {
+		if retErr != nil {
+			d.containers.Release(c.Name, c.ID)
+		}
+	}()
 
 	// The snapshot first, the record last: a crash in between leaves an
 	// orphan snapshot, which restore removes.
@@ -131,16 +138,21 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	if chain := image.ChainIDs(img.DiffIDs); len(chain) > 0 {
 		parent = chain[len(chain)-1].String()
 	}
-	if _, err := d.snapshots.Prepare(ctx, c.SnapshotKey, parent, snapOpts...); err != nil {
-		return resp, err
-	}
 	defer func() {
 		if retErr != nil {
 			d.unmountRootfs(c)
-			d.snapshots.Remove(context.WithoutCancel(ctx), c.SnapshotKey)
+			d.removeContainerSnapshots(context.WithoutCancel(ctx), c.SnapshotKey)
 			os.RemoveAll(c.Dir)
 		}
 	}()
+	if d.driver == "overlay" {
+		if parent, err = d.prepareInitLayer(ctx, c, img, parent); err != nil {
+			return resp, err
+		}
+	}
+	if _, err := d.snapshots.Prepare(ctx, c.SnapshotKey, parent, snapOpts...); err != nil {
+		return resp, err
+	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return resp, err
 	}
@@ -784,7 +796,7 @@ func (d *Daemon) removeLocked(ctx context.Context, c *container.Container) error
 	}
 	errs = append(errs, d.unmountRootfs(c))
 	os.RemoveAll(d.bundleDir(c.ID))
-	if err := d.snapshots.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := d.removeContainerSnapshots(ctx, c.SnapshotKey); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -156,7 +156,7 @@ func (d *Daemon) withLayers(ctx context.Context, c *container.Container, fn func
 	}
 	var lowers []string
 	if d.driver == "overlay" {
-		lowers = d.layerDirs(ctx, img)
+		lowers = d.containerLowers(ctx, c, img)
 	} else if chain := image.ChainIDs(img.DiffIDs); len(chain) > 0 {
 		dir, err := d.snapshots.Dir(ctx, chain[len(chain)-1].String())
 		if err != nil {

@@ -114,13 +114,12 @@ func relay(ms *monitor.Stream, conn io.ReadWriteCloser, stdin bool, keys []byte,
 		}
 		ms.CloseWrite()
 	}()
-	select {
-	case <-out:
-	case <-in:
-		if stdin {
-			<-out // stdin ended: output goes on until the process ends
-		}
-	}
+	// The end of the client's input (docker half-closes at once when it
+	// sends no stdin) does not end the output: that goes on until the
+	// process ends, the client goes away (a write fails) or detaches.
+	<-out
+	conn.Close()
+	<-in
 }
 
 // copyDetachable copies src to dst until EOF or the detach sequence,

@@ -244,7 +244,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		if d.driver == "overlay" {
 			data["WorkDir"] = filepath.Join(filepath.Dir(dir), "work")
 			if img, err := d.images.Get(c.Image); err == nil {
-				data["LowerDir"] = strings.Join(d.layerDirs(ctx, img), ":")
+				data["LowerDir"] = strings.Join(d.containerLowers(ctx, c, img), ":")
 			}
 		}
 		r.GraphDriver = &storage.DriverData{Name: d.driver, Data: data}

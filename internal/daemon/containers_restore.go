@@ -248,7 +248,7 @@ func (d *Daemon) cleanupOrphan(ctx context.Context, id string) {
 	c := &container.Container{ID: id}
 	d.unmountRootfs(c)
 	os.RemoveAll(d.bundleDir(id))
-	d.snapshots.Remove(ctx, "container-"+id)
+	d.removeContainerSnapshots(ctx, "container-"+id)
 	os.RemoveAll(d.containers.Dir(id))
 }
 
@@ -270,16 +270,16 @@ func (d *Daemon) removeOrphans(ctx context.Context, known map[string]bool) {
 			}
 		}
 	}
-	var orphans []string
+	orphans := map[string]bool{}
 	d.snapshots.Walk(ctx, func(i snapshot.Info) error {
-		if id, ok := strings.CutPrefix(i.Key, "container-"); ok && !known[id] {
-			orphans = append(orphans, i.Key)
+		if id := containerIDOfSnapshot(i.Key); id != "" && !known[id] {
+			orphans[id] = true
 		}
 		return nil
 	})
-	for _, k := range orphans {
-		d.log().Info("removing an orphaned container snapshot", "key", k)
-		d.snapshots.Remove(ctx, k)
+	for id := range orphans {
+		d.log().Info("removing an orphaned container snapshot", "id", id)
+		d.removeContainerSnapshots(ctx, "container-"+id)
 	}
 }
 
@@ -363,13 +363,13 @@ var (
 	nameNouns      = strings.Fields("albatross badger beaver bison bobcat condor crane dingo dolphin eagle egret falcon ferret finch fox gazelle gecko gibbon heron hornet ibex jackal jaguar kestrel kiwi koala lemur leopard lynx magpie marmot marten mink moose narwhal newt ocelot orca osprey otter owl panda panther pelican penguin puffin quail rabbit raven salmon seal shrike sparrow stork swan tapir tiger toucan turtle viper walrus weasel whale wolf wombat yak zebra")
 )
 
-func (d *Daemon) generateName() string {
+func (d *Daemon) generateName(id string) string {
 	for i := 0; ; i++ {
 		n := nameAdjectives[rand.IntN(len(nameAdjectives))] + "_" + nameNouns[rand.IntN(len(nameNouns))]
 		if i > 10 {
 			n += fmt.Sprint(rand.IntN(100))
 		}
-		if d.containers.NameFree("/" + n) {
+		if d.containers.Reserve("/"+n, id) == nil {
 			return n
 		}
 	}

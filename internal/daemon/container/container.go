@@ -160,6 +160,8 @@ type Store struct {
 	mu     sync.RWMutex
 	byID   map[string]*Container
 	byName map[string]string // name (with "/") → ID
+	// reserved holds the names of containers being created (name → ID).
+	reserved map[string]string
 }
 
 // Open loads the records under dir (ROOT/containers). Directories without
@@ -169,7 +171,7 @@ func Open(dir string) (*Store, []string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	s := &Store{dir: dir, byID: map[string]*Container{}, byName: map[string]string{}}
+	s := &Store{dir: dir, byID: map[string]*Container{}, byName: map[string]string{}, reserved: map[string]string{}}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
@@ -234,24 +236,59 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// Add registers a new container under its name; the name must be free.
+// Add registers a new container under its name; the name must be free
+// or reserved for it.
 func (s *Store) Add(c *Container) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if other, ok := s.byName[c.Name]; ok {
-		return fmt.Errorf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", c.Name, other, errdefs.ErrConflict)
+	if err := s.nameTaken(c.Name, c.ID); err != nil {
+		return err
 	}
+	delete(s.reserved, c.Name)
 	s.byID[c.ID] = c
 	s.byName[c.Name] = c.ID
 	return nil
 }
 
-// Reserve checks that name is free (for generated names).
+func (s *Store) nameTaken(name, id string) error {
+	other, ok := s.byName[name]
+	if !ok {
+		if r, ok := s.reserved[name]; ok && r != id {
+			other = r
+		} else {
+			return nil
+		}
+	}
+	return fmt.Errorf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", name, other, errdefs.ErrConflict)
+}
+
+// Reserve holds name for the container id being created, so that two
+// concurrent creates cannot both take it. Add consumes the reservation;
+// Release drops it when the creation fails.
+func (s *Store) Reserve(name, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.nameTaken(name, id); err != nil {
+		return err
+	}
+	s.reserved[name] = id
+	return nil
+}
+
+// Release drops id's reservation of name.
+func (s *Store) Release(name, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reserved[name] == id {
+		delete(s.reserved, name)
+	}
+}
+
+// NameFree reports whether name is neither used nor reserved.
 func (s *Store) NameFree(name string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, taken := s.byName[name]
-	return !taken
+	return s.nameTaken(name, "") == nil
 }
 
 // Rename moves a container to a new name.
@@ -263,6 +300,9 @@ func (s *Store) Rename(c *Container, name string) error {
 			return nil
 		}
 		return fmt.Errorf("Error when allocating new name: Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", name, other, errdefs.ErrConflict)
+	}
+	if r, ok := s.reserved[name]; ok {
+		return fmt.Errorf("Error when allocating new name: Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", name, r, errdefs.ErrConflict)
 	}
 	delete(s.byName, c.Name)
 	s.byName[name] = c.ID

@@ -153,7 +153,11 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 		}
 	}
 
-	exe, err := linux.SealedExe(len(files) + 1)
+	// Above every descriptor the child side of ForkExec may write: it
+	// moves each files[i] < i up to len(files), len(files)+1, … (and its
+	// error pipe too) before placing files; an exe descriptor there
+	// would be overwritten and the exec would run a pipe (EACCES).
+	exe, err := linux.SealedExe(2*len(files) + 2)
 	if err != nil {
 		return nil, fmt.Errorf("prepare runtime binary: %w", err)
 	}
