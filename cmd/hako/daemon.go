@@ -83,7 +83,12 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 		}
 		listeners = append(listeners, l)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	// Requests see a context that ends when the daemon stops, so that long
+	// polls and streams (wait, events, logs -f, stats) return at once.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return reqCtx }}
 	var wg sync.WaitGroup
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
@@ -102,6 +107,7 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 		retErr = err
 	}
 	log.Info("hako daemon stopping")
+	endRequests()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Streams such as /events never end by themselves: close them after

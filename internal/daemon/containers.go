@@ -443,7 +443,17 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 		return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ID, errdefs.ErrConflict)
 	}
 	c.State.ManuallyStopped = false
-	return d.startLocked(ctx, c)
+	err = d.startLocked(ctx, c)
+	if err != nil && c.HostConfig.AutoRemove {
+		// As docker: a --rm container that cannot start is removed (the
+		// docker CLI waits for that).
+		go func() {
+			if rerr := d.ContainerRemove(context.WithoutCancel(ctx), c.ID, true, false); rerr != nil {
+				d.log().Warn("auto-remove", "id", c.ID, "error", rerr)
+			}
+		}()
+	}
+	return err
 }
 
 // startLocked starts c; the caller holds its lock.

@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hako-dev/hako/internal/errdefs"
@@ -320,15 +321,38 @@ func capabilities(hc *ctypes.HostConfig) (*specs.LinuxCapabilities, error) {
 	}, nil
 }
 
+// allCapabilities is what --privileged and --cap-add ALL grant: every
+// capability the kernel knows that the engine itself holds in its
+// bounding set (a capability it lacks cannot be given).
 func allCapabilities() []string {
 	last := linux.LastCap()
+	bounding := boundingSet()
 	var out []string
 	for _, c := range linux.KnownCapabilities() {
-		if n, ok := linux.CapabilityNumber(c); ok && n <= last {
+		if n, ok := linux.CapabilityNumber(c); ok && n <= last && bounding&(1<<uint(n)) != 0 {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// boundingSet reads this process's capability bounding set (all bits
+// when it cannot be read).
+func boundingSet() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ^uint64(0)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return ^uint64(0)
+			}
+			return n
+		}
+	}
+	return ^uint64(0)
 }
 
 // namespaces sets the namespaces: new ones by default, the host's for

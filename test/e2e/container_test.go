@@ -536,3 +536,78 @@ func TestContainerConcurrentRuns(t *testing.T) {
 }
 
 var _ = io.Discard
+
+// The real docker CLI drives hako's containers: run (attached, detached,
+// --rm, exit codes), exec, logs, cp, inspect, stop, wait, rm.
+func TestContainerDockerCLI(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("docker CLI not installed")
+	}
+	e := newHakoEnv(t)
+	e.busybox()
+	docker := func(args ...string) (string, int) {
+		cmd := exec.Command("docker", args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("docker %v: %v", args, err)
+		}
+		if code != 0 {
+			t.Logf("docker %v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String(), code
+	}
+	if out, code := docker("run", "--rm", "busybox", "echo", "hello"); out != "hello\n" || code != 0 {
+		t.Fatalf("docker run: %q %d", out, code)
+	}
+	if _, code := docker("run", "--rm", "busybox", "sh", "-c", "exit 3"); code != 3 {
+		t.Fatalf("exit code %d, want 3", code)
+	}
+	id, code := docker("run", "-d", "--name", "dk", "busybox", "sh", "-c", "echo started; exec sleep 1000")
+	if code != 0 {
+		t.Fatal("docker run -d failed")
+	}
+	id = strings.TrimSpace(id)
+	if out, _ := docker("exec", "dk", "sh", "-c", "echo $((6*7))"); out != "42\n" {
+		t.Fatalf("docker exec: %q", out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := docker("logs", "dk")
+		if out == "started\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker logs: %q", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	src := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(src, []byte("copied\n"), 0o644)
+	docker("cp", src, "dk:/tmp/in.txt")
+	if out, _ := docker("exec", "dk", "cat", "/tmp/in.txt"); out != "copied\n" {
+		t.Fatalf("docker cp: %q", out)
+	}
+	if out, _ := docker("inspect", "-f", "{{.Id}} {{.State.Running}}", "dk"); out != id+" true\n" {
+		t.Fatalf("docker inspect: %q", out)
+	}
+	if out, _ := docker("ps", "--format", "{{.Names}}"); out != "dk\n" {
+		t.Fatalf("docker ps: %q", out)
+	}
+	docker("stop", "-t", "1", "dk")
+	if out, _ := docker("wait", "dk"); out != "137\n" {
+		t.Fatalf("docker wait after stop: %q (sleep as PID 1 ignores SIGTERM: 137)", out)
+	}
+	if _, code := docker("rm", "dk"); code != 0 {
+		t.Fatal("docker rm failed")
+	}
+	if out, _ := docker("ps", "-aq"); out != "" {
+		t.Fatalf("left: %q", out)
+	}
+	e.assertClean(id)
+}
