@@ -498,13 +498,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	if old, err := d.rt.Load(c.ID); err == nil {
 		old.Delete(true)
 	}
-	logMax, logFiles := int64(0), 0
-	logPath := c.LogPath
-	if c.HostConfig.LogConfig.Type == "none" {
-		logPath = ""
-	} else if lo, err := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config); err == nil {
-		logMax, logFiles = lo.MaxSize, lo.MaxFiles
-	}
+	logPath, logMax, logFiles := d.logOptions(c)
 	// Exits are only seen through a subscription: make sure one is up
 	// (this starts the monitor when none runs).
 	if err := d.watchExits(); err != nil {
@@ -529,6 +523,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 		return err
 	}
 	c.State = container.State{Status: container.StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	d.holdStdio(c.ID)
 	c.Notify()
 	if err := c.Save(); err != nil {
 		d.log().Warn("save container", "id", c.ID, "error", err)
@@ -833,6 +828,7 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 		d.monitor.Forget(x.ID, x.ExecID)
 		return
 	}
+	d.releaseStdio(x.ID)
 	c, err := d.containers.Get(x.ID)
 	if err != nil || c.ID != x.ID {
 		d.monitor.Forget(x.ID, "")
@@ -979,4 +975,17 @@ func parseSignal(s string) (unix.Signal, error) {
 		return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
 	}
 	return sig, nil
+}
+
+// logOptions is where and how the monitor logs c's output ("" path:
+// not at all).
+func (d *Daemon) logOptions(c *container.Container) (string, int64, int) {
+	if c.HostConfig.LogConfig.Type == "none" || c.LogPath == "" {
+		return "", 0, 0
+	}
+	lo, err := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config)
+	if err != nil {
+		return c.LogPath, 0, 0
+	}
+	return c.LogPath, lo.MaxSize, lo.MaxFiles
 }

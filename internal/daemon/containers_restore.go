@@ -22,12 +22,16 @@ import (
 // containerState is the engine's in-memory bookkeeping beside the
 // records: start gates, exit counts, restart back-offs, exec records.
 type containerState struct {
-	mu       sync.Mutex
-	gates    map[string]*startGate
-	exits    map[string]uint64
-	removed  map[string]bool
-	backoff  map[string]time.Duration
-	execs    map[string]*execRecord
+	mu      sync.Mutex
+	gates   map[string]*startGate
+	exits   map[string]uint64
+	removed map[string]bool
+	backoff map[string]time.Duration
+	execs   map[string]*execRecord
+	// stdio holds duplicates of running containers' output descriptors
+	// (see monitor's package doc): a monitor crash then blocks their
+	// output instead of killing them, and the next monitor gets them.
+	stdio    map[string]map[string]*os.File
 	watching bool
 	monPid   int
 }
@@ -119,7 +123,7 @@ func (d *Daemon) restartDelay(id string, ran time.Duration) time.Duration {
 // whose monitor was lost, and mounts, cgroups and snapshots that belong
 // to no container.
 func (d *Daemon) openContainers(ctx context.Context) error {
-	d.cs = &containerState{gates: map[string]*startGate{}, exits: map[string]uint64{}, removed: map[string]bool{}, backoff: map[string]time.Duration{}, execs: map[string]*execRecord{}}
+	d.cs = &containerState{gates: map[string]*startGate{}, exits: map[string]uint64{}, removed: map[string]bool{}, backoff: map[string]time.Duration{}, execs: map[string]*execRecord{}, stdio: map[string]map[string]*os.File{}}
 	d.rt = runtime.New(runtime.Options{Root: filepath.Join(d.cfg.RunRoot, "runtime"), Log: d.log()})
 	d.monitor = monitor.NewClient(filepath.Join(d.cfg.RunRoot, "monitor"), filepath.Join(d.cfg.RunRoot, "runtime"))
 	store, leftovers, err := container.Open(filepath.Join(d.cfg.Root, "containers"))
@@ -197,6 +201,7 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 			c.State = container.State{Status: container.StatusRunning, Pid: p.Pid, StartedAt: time.Now().UTC()}
 		}
 		c.State.Pid = p.Pid
+		d.holdStdio(c.ID)
 		if rc, err := d.rt.Load(c.ID); err == nil && rc.State().Status == runtime.StatusPaused {
 			c.State.Status = container.StatusPaused
 		} else {
@@ -219,7 +224,12 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 		if rc, err := d.rt.Load(c.ID); err == nil && c.State.Pid > 0 {
 			st := rc.State()
 			if st.Status == runtime.StatusRunning || st.Status == runtime.StatusPaused {
-				if err := d.monitor.Adopt(c.ID, st.Pid); err == nil {
+				logPath, logMax, logFiles := d.logOptions(c)
+				d.cs.mu.Lock()
+				held := d.cs.stdio[c.ID]
+				d.cs.mu.Unlock()
+				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, Stdio: held}
+				if err := d.monitor.Adopt(c.ID, st.Pid, o); err == nil {
 					c.Unlock()
 					return
 				}
@@ -489,3 +499,30 @@ func initAlive(pid int) bool {
 }
 
 var errNoSuchExec = errors.New("no such exec")
+
+// holdStdio keeps duplicates of a running container's output descriptors.
+func (d *Daemon) holdStdio(id string) {
+	files, err := d.monitor.Stdio(id)
+	if err != nil {
+		d.log().Debug("hold stdio", "id", id, "error", err)
+		return
+	}
+	d.cs.mu.Lock()
+	old := d.cs.stdio[id]
+	d.cs.stdio[id] = files
+	d.cs.mu.Unlock()
+	for _, f := range old {
+		f.Close()
+	}
+}
+
+// releaseStdio closes what holdStdio kept.
+func (d *Daemon) releaseStdio(id string) {
+	d.cs.mu.Lock()
+	old := d.cs.stdio[id]
+	delete(d.cs.stdio, id)
+	d.cs.mu.Unlock()
+	for _, f := range old {
+		f.Close()
+	}
+}

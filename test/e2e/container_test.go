@@ -367,6 +367,40 @@ func TestContainerSurvivesDaemonKill(t *testing.T) {
 	e.assertClean(id)
 }
 
+// A kill -9 of the monitor that supervises a container: the container
+// goes on (its output blocks in the pipe the daemon holds instead of
+// killing it), the next monitor takes its output over, and it can be
+// exec'd into and stopped.
+func TestContainerSurvivesMonitorKill(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	id := strings.TrimSpace(e.must("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"))
+	time.Sleep(300 * time.Millisecond)
+	pid, _ := strconv.Atoi(e.format(id, "{{.State.Pid}}"))
+	syscall.Kill(e.monitorPid(), syscall.SIGKILL)
+	time.Sleep(1500 * time.Millisecond)
+	if !alive(pid) {
+		t.Fatal("the container died with its monitor")
+	}
+	if got := e.format("ticker", "{{.State.Status}}"); got != "running" {
+		t.Fatalf("after the monitor's death: %s", got)
+	}
+	before := strings.Count(e.must("logs", "ticker"), "tick")
+	time.Sleep(500 * time.Millisecond)
+	if after := strings.Count(e.must("logs", "ticker"), "tick"); after <= before {
+		t.Fatalf("the new monitor does not log the container's output (%d then %d lines)", before, after)
+	}
+	if got := e.must("exec", "ticker", "echo", "ok"); got != "ok\n" {
+		t.Fatalf("exec: %q", got)
+	}
+	e.must("stop", "-t", "5", "ticker")
+	if alive(pid) {
+		t.Fatal("stop left the process")
+	}
+	e.must("rm", "ticker")
+	e.assertClean(id)
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

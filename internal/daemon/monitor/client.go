@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // Client is the daemon's side of the protocol.
@@ -266,11 +268,99 @@ func (c *Client) Forget(id, execID string) error {
 	return err
 }
 
+// AdoptOptions describe an adopted container's stdio.
+type AdoptOptions struct {
+	Tty, StdinOnce bool
+	LogPath        string
+	LogMaxSize     int64
+	LogMaxFiles    int
+	// Stdio are the descriptors the daemon kept (see Stdio), by name.
+	Stdio map[string]*os.File
+}
+
 // Adopt asks the monitor to watch a container init a previous monitor
-// started.
-func (c *Client) Adopt(id string, pid int) error {
-	_, err := c.call(&Request{Op: "adopt", ID: id, Pid: pid})
-	return err
+// started, and to go on with its output when o.Stdio has it.
+func (c *Client) Adopt(id string, pid int, o AdoptOptions) error {
+	req := &Request{Op: "adopt", ID: id, Pid: pid, Tty: o.Tty, StdinOnce: o.StdinOnce,
+		LogPath: o.LogPath, LogMaxSize: o.LogMaxSize, LogMaxFiles: o.LogMaxFiles}
+	var fds []int
+	for _, name := range []string{"console", "stdout", "stderr"} {
+		if f := o.Stdio[name]; f != nil {
+			req.Fds = append(req.Fds, name)
+			fds = append(fds, int(f.Fd()))
+		}
+	}
+	if len(fds) == 0 {
+		_, err := c.call(req)
+		return err
+	}
+	conn, br, _, err := c.open(req)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, _, err := conn.WriteMsgUnix([]byte{0}, unix.UnixRights(fds...), nil); err != nil {
+		return fmt.Errorf("container monitor: pass descriptors: %w", err)
+	}
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("container monitor: no answer to adopt: %w", err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fmt.Errorf("container monitor: %w", err)
+	}
+	return respErr(&resp)
+}
+
+// Stdio returns duplicates of a running container's output descriptors
+// (by name: "console", or "stdout" and "stderr"), for the daemon to hold
+// while the container runs.
+func (c *Client) Stdio(id string) (map[string]*os.File, error) {
+	conn, err := c.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	b, _ := json.Marshal(&Request{Op: "stdio", ID: id})
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return nil, err
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*3))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, fmt.Errorf("container monitor: stdio: %w", err)
+	}
+	fds, err := parseRights(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	closeFds := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	var resp Response
+	if err := json.Unmarshal(bytes.TrimSpace(buf[:n]), &resp); err != nil {
+		closeFds()
+		return nil, fmt.Errorf("container monitor: stdio: %w", err)
+	}
+	if err := respErr(&resp); err != nil {
+		closeFds()
+		return nil, err
+	}
+	if len(fds) != len(resp.Fds) {
+		closeFds()
+		return nil, fmt.Errorf("container monitor: stdio: %d descriptors for %d names", len(fds), len(resp.Fds))
+	}
+	files := map[string]*os.File{}
+	for i, fd := range fds {
+		unix.CloseOnExec(fd)
+		files[resp.Fds[i]] = os.NewFile(uintptr(fd), resp.Fds[i])
+	}
+	return files, nil
 }
 
 // Events streams exits until ctx ends or the monitor goes away (the

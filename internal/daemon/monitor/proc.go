@@ -3,6 +3,7 @@ package monitor
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,10 @@ type proc struct {
 
 	console *os.File // terminal master side
 	stdin   *os.File // our end of the stdin pipe (nil: none)
-	log     *jsonfile.Writer
+	// outputs' descriptors by name ("stdout", "stderr", "console"), for
+	// the daemon to hold (see the "stdio" op); nil once they are closed.
+	outFiles map[string]*os.File
+	log      *jsonfile.Writer
 
 	mu       sync.Mutex
 	attached map[*attachment]struct{}
@@ -154,7 +158,18 @@ func pollable(f *os.File) *os.File {
 }
 
 func setSize(f *os.File, h, w uint) error {
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(h), Col: uint16(w)})
+	// Through the raw descriptor: f.Fd() would make it blocking.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(h), Col: uint16(w)})
+	}); err != nil {
+		return err
+	}
+	return ierr
 }
 
 // begin lets a created container execute its process.
@@ -203,14 +218,19 @@ func (p *proc) watch() error {
 			return
 		}
 		code, unknown := 255, false
-		rc.Read(func(uintptr) bool {
+		rc.Read(func(pfd uintptr) bool {
 			var ws syscall.WaitStatus
 			pid, err := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
 			switch {
 			case err == syscall.EINTR:
 				return false
 			case err == syscall.ECHILD:
-				// Not our child (adopted): the pidfd said it ended.
+				// Not our child (adopted): it has ended once the pidfd is
+				// readable (Read calls this before waiting, too).
+				fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+				if n, _ := unix.Poll(fds, 0); n <= 0 {
+					return false
+				}
 				unknown = true
 				return true
 			case err != nil:
@@ -272,8 +292,23 @@ func (p *proc) closeStdio() {
 // pump copies one output stream to the log and the attached clients.
 func (p *proc) pump(stream string, f *os.File) {
 	p.outputs.Add(1)
+	name := stream
+	if f == p.console {
+		name = "console"
+	}
+	p.mu.Lock()
+	if p.outFiles == nil {
+		p.outFiles = map[string]*os.File{}
+	}
+	p.outFiles[name] = f
+	p.mu.Unlock()
 	go func() {
 		defer p.outputs.Done()
+		defer func() {
+			p.mu.Lock()
+			delete(p.outFiles, name)
+			p.mu.Unlock()
+		}()
 		if f != p.console {
 			defer f.Close()
 		}
@@ -510,17 +545,144 @@ func (s *Server) exec(c *net.UnixConn, br *bufio.Reader, req *Request) {
 	p.stream(c, br, a, req.Stdin)
 }
 
-// adopt watches a container's init that a previous monitor started: its
-// stdio is lost and its exit status unknowable (it is not our child), but
-// its end is still noticed and recorded.
-func (s *Server) adopt(req *Request) *Response {
-	p := &proc{s: s, id: req.ID, pid: req.Pid, done: make(chan struct{}), attached: map[*attachment]struct{}{}}
-	if err := s.add(p); err != nil {
+// adopt watches a container's init that a previous monitor started. Its
+// exit status is unknowable (it is not our child) but its end is noticed
+// and recorded; its output goes on to the log and to attach clients when
+// the daemon passes its descriptors back (req.Fds), otherwise it is lost.
+func (s *Server) adopt(c *net.UnixConn, br *bufio.Reader, req *Request) *Response {
+	files, err := receiveFds(c, br, req.Fds)
+	if err != nil {
 		return errResponse(err)
+	}
+	p := &proc{s: s, id: req.ID, pid: req.Pid, tty: req.Tty, stdinOnce: req.StdinOnce, done: make(chan struct{}), attached: map[*attachment]struct{}{}}
+	if err := s.add(p); err != nil {
+		closeAll(files)
+		return errResponse(err)
+	}
+	if req.LogPath != "" && len(files) > 0 {
+		w, err := jsonfile.NewWriter(req.LogPath, jsonfile.Options{MaxSize: req.LogMaxSize, MaxFiles: req.LogMaxFiles})
+		if err != nil {
+			s.log.Warn("adopt: open log", "container", req.ID, "error", err)
+		} else {
+			p.log = w
+		}
+	}
+	if f := files["console"]; f != nil {
+		p.console = pollable(f)
+		p.pump("stdout", p.console)
+	}
+	for _, name := range []string{"stdout", "stderr"} {
+		if f := files[name]; f != nil {
+			p.pump(name, pollable(f))
+		}
 	}
 	if err := p.watch(); err != nil {
 		s.remove(p)
 		return errResponse(err)
 	}
 	return &Response{Pid: p.pid}
+}
+
+// receiveFds reads the descriptors named in names: the client sends them
+// on one byte after our empty answer, so that nothing it sends is
+// buffered in br without them.
+func receiveFds(c *net.UnixConn, br *bufio.Reader, names []string) (map[string]*os.File, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if br.Buffered() > 0 {
+		return nil, errors.New("adopt: unexpected data before the descriptors")
+	}
+	if err := reply(c, &Response{}); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4*len(names)))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, fmt.Errorf("adopt: receive descriptors: %w", err)
+	}
+	fds, err := parseRights(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	if len(fds) != len(names) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("adopt: %d descriptors for %d names", len(fds), len(names))
+	}
+	files := map[string]*os.File{}
+	for i, fd := range fds {
+		unix.CloseOnExec(fd)
+		files[names[i]] = os.NewFile(uintptr(fd), names[i])
+	}
+	return files, nil
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		rights, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, rights...)
+	}
+	return fds, nil
+}
+
+func closeAll(files map[string]*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// stdio answers with duplicates of a running container's output
+// descriptors, for the daemon to keep (see the package doc).
+func (s *Server) stdio(c *net.UnixConn, req *Request) {
+	p, r := s.get(req.ID, "")
+	if r != nil {
+		reply(c, r)
+		return
+	}
+	var names []string
+	var fds []int
+	p.mu.Lock()
+	for _, name := range []string{"console", "stdout", "stderr"} {
+		f := p.outFiles[name]
+		if f == nil {
+			continue
+		}
+		// Not f.Fd(): that would switch the descriptor to blocking mode
+		// under the pump's poller.
+		rc, err := f.SyscallConn()
+		if err != nil {
+			continue
+		}
+		rc.Control(func(fd uintptr) {
+			if nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 3); err == nil {
+				names = append(names, name)
+				fds = append(fds, nfd)
+			}
+		})
+	}
+	p.mu.Unlock()
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	b, _ := json.Marshal(&Response{Pid: p.pid, Fds: names})
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	c.WriteMsgUnix(append(b, '\n'), oob, nil)
 }

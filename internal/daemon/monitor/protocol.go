@@ -24,6 +24,13 @@
 //     process has exited and its output is drained.
 //   - events: JSON lines, one Exit per process that ends.
 //
+// "stdio" answers with duplicates of a container's output descriptors
+// (SCM_RIGHTS), which the daemon holds while the container runs: if the
+// monitor dies, the container's writes block on a full pipe instead of
+// killing it with SIGPIPE, and the daemon hands them to the next
+// monitor with "adopt" (the request line, an empty answer, then one
+// byte carrying the descriptors), which goes on logging and relaying.
+//
 // Exits are kept (in memory and in RUNROOT/monitor/exits/ID.json) until
 // the daemon acknowledges them with "forget", so none is lost while no
 // daemon listens.
@@ -37,7 +44,7 @@ import (
 
 // Request is the first line of every connection.
 type Request struct {
-	Op string `json:"op"` // create, begin, attach, exec, resize, list, forget, events, ping, adopt
+	Op string `json:"op"` // create, begin, attach, exec, resize, list, forget, events, ping, adopt, stdio
 
 	ID     string `json:"id,omitempty"`
 	ExecID string `json:"execId,omitempty"`
@@ -65,8 +72,10 @@ type Request struct {
 	Height uint `json:"height,omitempty"`
 	Width  uint `json:"width,omitempty"`
 
-	// adopt
-	Pid int `json:"pid,omitempty"`
+	// adopt (with Tty, StdinOnce and the Log fields of create); Fds
+	// names the descriptors that follow the request (see Client.Adopt).
+	Pid int      `json:"pid,omitempty"`
+	Fds []string `json:"fds,omitempty"`
 }
 
 // Response answers a Request.
@@ -78,6 +87,9 @@ type Response struct {
 	Pid        int            `json:"pid,omitempty"`
 	Processes  []ProcessState `json:"processes,omitempty"`
 	MonitorPid int            `json:"monitorPid,omitempty"`
+	// Fds names the descriptors passed with a "stdio" answer: "stdout",
+	// "stderr" (pipes' read ends) or "console" (a terminal's master).
+	Fds []string `json:"fds,omitempty"`
 }
 
 // ProcessState is what the monitor knows of one process.

@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hako-dev/hako/internal/errdefs"
@@ -32,6 +34,9 @@ type Server struct {
 	mu    sync.Mutex
 	procs map[string]*proc
 	subs  map[chan Exit]struct{}
+	// ops counts requests, so that a quiet spell after a burst gives the
+	// heap back to the system.
+	ops atomic.Int64
 }
 
 // Serve runs the monitor on dir (RUNROOT/monitor) with containers' runtime
@@ -87,7 +92,17 @@ func Serve(dir, runtimeRoot string, log *slog.Logger) error {
 // one.
 func (s *Server) exitWhenIdle(l net.Listener) {
 	idleSince := time.Now()
+	lastOps, freed := int64(0), true
 	for range time.Tick(5 * time.Second) {
+		// The monitor lives as long as containers do: after a burst of
+		// creates and execs, return the garbage to the system instead
+		// of keeping it in RSS for the containers' lifetime.
+		if ops := s.ops.Load(); ops != lastOps {
+			lastOps, freed = ops, false
+		} else if !freed {
+			debug.FreeOSMemory()
+			freed = true
+		}
 		s.mu.Lock()
 		idle := len(s.procs) == 0 && len(s.subs) == 0
 		s.mu.Unlock()
@@ -127,6 +142,7 @@ func (s *Server) loadExits() {
 }
 
 func (s *Server) serveConn(c *net.UnixConn) {
+	s.ops.Add(1)
 	br := bufio.NewReaderSize(c, 4096)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
@@ -153,7 +169,9 @@ func (s *Server) serveConn(c *net.UnixConn) {
 	case "forget":
 		reply(c, s.forget(&req))
 	case "adopt":
-		reply(c, s.adopt(&req))
+		reply(c, s.adopt(c, br, &req))
+	case "stdio":
+		s.stdio(c, &req)
 	case "attach":
 		s.attach(c, br, &req)
 		return // attach owns c
