@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,12 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	if err != nil {
 		return resp, err
 	}
+	var warnings []string
+	if hc.BlkioWeight > 0 && !blkioWeightSupported() {
+		// As docker: warn and discard rather than fail every start.
+		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+		hc.BlkioWeight = 0
+	}
 
 	c := &container.Container{
 		ID:         d.containers.NewID(),
@@ -178,10 +185,26 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	if hc.Memory > 0 && hc.MemorySwap == 0 && !d.swapAccounting() {
 		resp.Warnings = append(resp.Warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
 	}
+	resp.Warnings = append(resp.Warnings, warnings...)
 	if resp.Warnings == nil {
 		resp.Warnings = []string{}
 	}
 	return resp, nil
+}
+
+// blkioWeightSupported reports whether the kernel can weigh block I/O
+// (needs an I/O scheduler with weights, such as BFQ).
+func blkioWeightSupported() bool {
+	if cgroups.IsV2() {
+		b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+		return err == nil && slices.Contains(strings.Fields(string(b)), "io")
+	}
+	for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/blkio", f)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Daemon) swapAccounting() bool {
