@@ -13,7 +13,7 @@ if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
 fi
 mkdir -p bin
 CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -o bin/hako ./cmd/hako
-ln -sf hako bin/hako-runtime
+ln -f bin/hako bin/hako-runtime
 
 if ! bin/hako image inspect busybox >/dev/null 2>&1; then
 	rootfs=$(mktemp -d /tmp/hako-demo.XXXXXX)
