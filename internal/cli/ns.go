@@ -127,7 +127,9 @@ func writeNamespaces(w io.Writer, all []client.ContainerNamespaces) {
 			if n.Host {
 				cell, anyHost = "host", true
 			}
-			if len(n.SharedWith) > 0 {
+			// Sharing the host's namespace is said by "host"; "*" is for
+			// namespaces containers share among themselves.
+			if len(n.SharedWith) > 0 && !n.Host {
 				cell += "*"
 				k := key{t, n.Inode}
 				if _, ok := shared[k]; !ok {

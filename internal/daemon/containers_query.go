@@ -741,6 +741,15 @@ func nsInode(pid int, t string) uint64 {
 	return st.Ino
 }
 
+// hostNamespace is the host's namespace of type t: pid 1's, or the
+// daemon's own where pid 1's cannot be read (a restricted /proc).
+func hostNamespace(t string) uint64 {
+	if ino := nsInode(1, t); ino != 0 {
+		return ino
+	}
+	return nsInode(os.Getpid(), t)
+}
+
 // ContainerNamespaces reads a running container's namespaces from
 // /proc/PID/ns and tells which it shares with the host or with other
 // running containers.
@@ -776,7 +785,7 @@ func (d *Daemon) ContainerNamespaces(ctx context.Context, ref string) (*Containe
 		if ino == 0 {
 			continue
 		}
-		info := NamespaceInfo{Type: t, Inode: ino, Host: ino == nsInode(1, t), SharedWith: others[t][ino]}
+		info := NamespaceInfo{Type: t, Inode: ino, Host: ino == hostNamespace(t), SharedWith: others[t][ino]}
 		if info.SharedWith == nil {
 			info.SharedWith = []string{}
 		}
