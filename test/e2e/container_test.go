@@ -403,6 +403,50 @@ func TestContainerSurvivesMonitorKill(t *testing.T) {
 	e.assertClean(id)
 }
 
+// kill -9 of the daemon while containers are being created and started:
+// the next daemon keeps what was made, and once those are removed
+// nothing is left: no record, runtime state, bundle, mount or snapshot.
+func TestContainerDaemonKillMidCreate(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	snapDir := filepath.Join(e.root, "overlay", "snapshots")
+	before, _ := os.ReadDir(snapDir)
+	// Kill it at different points of the creates and starts.
+	for _, delay := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+		e.must("ps") // a daemon up
+		var cmds []*exec.Cmd
+		for range 8 {
+			cmd := e.cmd("run", "-d", "busybox", "sleep", "1000")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds = append(cmds, cmd)
+		}
+		time.Sleep(delay)
+		syscall.Kill(e.daemonPid(), syscall.SIGKILL)
+		for _, cmd := range cmds {
+			cmd.Wait() // some fail: their daemon died
+		}
+	}
+	ids := strings.Fields(e.must("ps", "-aq", "--no-trunc"))
+	t.Logf("%d containers were made", len(ids))
+	if len(ids) > 0 {
+		e.must(append([]string{"rm", "-f"}, ids...)...)
+	}
+	if out := e.must("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Fatalf("left: %s", out)
+	}
+	for _, dir := range []string{filepath.Join(e.root, "containers"), filepath.Join(e.runRoot, "containers"), filepath.Join(e.runRoot, "runtime")} {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("%s still holds %v", dir, ents)
+		}
+	}
+	if after, _ := os.ReadDir(snapDir); len(after) != len(before) {
+		t.Errorf("snapshots: %d before, %d after", len(before), len(after))
+	}
+	e.assertClean(ids...)
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
