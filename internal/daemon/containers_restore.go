@@ -194,6 +194,27 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 		}
 		c.Unlock()
 		return
+	case inMonitor && p.Running && !p.Started:
+		// The daemon stopped between creating the process and letting
+		// it go: that start failed. Its init is killed and the
+		// container is left as it was before.
+		d.log().Info("undoing an interrupted start", "id", c.ID)
+		d.monitor.Forget(c.ID, "")
+		if rc, err := d.rt.Load(c.ID); err == nil {
+			rc.Delete(true)
+		}
+		d.releaseStdio(c.ID)
+		c.State.Pid = 0
+		c.State.Error = "the start was interrupted: the daemon stopped"
+		if c.State.StartedAt.IsZero() {
+			c.State.Status = container.StatusCreated
+		} else {
+			c.State.Status = container.StatusExited
+		}
+		c.Save()
+		d.unmountRootfs(c)
+		c.Unlock()
+		return
 	case inMonitor && p.Running:
 		// Still running (live-restore), or started just before a crash
 		// that kept the record from saying so.

@@ -121,7 +121,9 @@ func (p *proc) create(req *Request) (*Response, error) {
 		}
 		return nil, err
 	}
+	p.s.mu.Lock()
 	p.created = c
+	p.s.mu.Unlock()
 	p.pid = c.Pid()
 	if req.Tty {
 		if c.Console == nil {
@@ -178,11 +180,13 @@ func (s *Server) begin(req *Request) *Response {
 	if r != nil {
 		return r
 	}
+	s.mu.Lock()
 	c := p.created
+	p.created = nil
+	s.mu.Unlock()
 	if c == nil {
 		return &Response{Error: "container " + req.ID + " was already started", Code: 409}
 	}
-	p.created = nil
 	if err := c.Begin(); err != nil {
 		// The init is gone (Begin reaped it): the output pumps end.
 		c.Delete(true)

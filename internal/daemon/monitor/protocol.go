@@ -98,7 +98,10 @@ type ProcessState struct {
 	ExecID  string `json:"execId,omitempty"`
 	Pid     int    `json:"pid"`
 	Running bool   `json:"running"`
-	Exit    *Exit  `json:"exit,omitempty"`
+	// Started is false for a created container whose process has not
+	// been let go (a start interrupted by a crash of the daemon).
+	Started bool  `json:"started"`
+	Exit    *Exit `json:"exit,omitempty"`
 }
 
 // Exit is the end of a container's init or of an exec'd process.

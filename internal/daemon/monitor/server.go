@@ -246,7 +246,7 @@ func (s *Server) list() *Response {
 	defer s.mu.Unlock()
 	r := &Response{MonitorPid: os.Getpid()}
 	for _, p := range s.procs {
-		st := ProcessState{ID: p.id, ExecID: p.execID, Pid: p.pid, Running: p.exit == nil}
+		st := ProcessState{ID: p.id, ExecID: p.execID, Pid: p.pid, Running: p.exit == nil, Started: p.created == nil}
 		if p.exit != nil {
 			x := *p.exit
 			st.Exit = &x
@@ -256,13 +256,28 @@ func (s *Server) list() *Response {
 	return r
 }
 
-// forget drops an exited process once the daemon has recorded its exit.
+// forget drops an exited process once the daemon has recorded its exit,
+// or a created container that is not to be started after all (its init
+// is killed and its runtime state deleted).
 func (s *Server) forget(req *Request) *Response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := key(req.ID, req.ExecID)
 	p := s.procs[k]
 	if p == nil {
+		return &Response{}
+	}
+	if c := p.created; c != nil {
+		p.created = nil
+		delete(s.procs, k)
+		c.Delete(true)
+		p.closeStdio()
+		go func() {
+			p.outputs.Wait() // the killed init's pipes reach EOF
+			if p.log != nil {
+				p.log.Close()
+			}
+		}()
 		return &Response{}
 	}
 	if p.exit == nil {

@@ -35,7 +35,7 @@ func Main() {
 	fifoFD := envFD(process.EnvFifoFD)
 	mntFD := envFD(process.EnvMntFD)
 	if fd := envFD(process.EnvExtraFD); fd >= 0 {
-		unix.Close(fd) // the runtime binary, passed through nsenter
+		unix.Close(fd) // the runtime binary this process was executed from
 	}
 	for _, k := range []string{process.EnvMode, process.EnvSyncFD, process.EnvFifoFD, process.EnvMntFD, process.EnvExtraFD} {
 		os.Unsetenv(k)

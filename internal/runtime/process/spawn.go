@@ -153,11 +153,7 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 		}
 	}
 
-	// Above every descriptor the child side of ForkExec may write: it
-	// moves each files[i] < i up to len(files), len(files)+1, … (and its
-	// error pipe too) before placing files; an exe descriptor there
-	// would be overwritten and the exec would run a pipe (EACCES).
-	exe, err := linux.SealedExe(2*len(files) + 2)
+	exe, err := linux.SealedExe(3)
 	if err != nil {
 		return nil, fmt.Errorf("prepare runtime binary: %w", err)
 	}
@@ -186,9 +182,17 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 		attr.Sys.UseCgroupFD = true
 		attr.Sys.CgroupFD = s.CgroupFD
 	}
-	path, argv := linux.FdPath(exe), []string{"hako-init"}
+	// The binary is one of the child's files, so that ForkExec places it
+	// itself. A descriptor outside Files may be overwritten in the child:
+	// ForkExec moves its error pipe and clashing descriptors to numbers
+	// from max(len(Files), max(Files))+1 up, and the exec would then run
+	// whatever landed there (EACCES on a pipe, under parallel starts).
+	exeFD := len(attr.Files)
+	attr.Files = append(attr.Files, uintptr(exe))
+	attr.Env = append(attr.Env, EnvExtraFD+"="+strconv.Itoa(exeFD))
+	path, argv := linux.FdPath(exeFD), []string{"hako-init"}
 	if len(userJoins) > 0 {
-		if path, argv, err = viaNsenter(attr, userJoins, exe); err != nil {
+		if path, argv, err = viaNsenter(userJoins, exeFD); err != nil {
 			return nil, err
 		}
 	}
@@ -268,13 +272,11 @@ func newTimeNS(offsets map[string]TimeOffset) error {
 // viaNsenter makes the child run through nsenter(1), which enters the user
 // (and time) namespaces single-threaded and then executes the runtime
 // binary, passed as a descriptor.
-func viaNsenter(attr *syscall.ProcAttr, joins []Join, exe int) (string, []string, error) {
+func viaNsenter(joins []Join, exeFD int) (string, []string, error) {
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
 		return "", nil, fmt.Errorf("entering an existing user or time namespace needs nsenter(1) from util-linux: %w", err)
 	}
-	fd := len(attr.Files)
-	attr.Files = append(attr.Files, uintptr(exe))
 	args := []string{"nsenter"}
 	for _, j := range joins {
 		switch j.Kind.Flag {
@@ -284,8 +286,7 @@ func viaNsenter(attr *syscall.ProcAttr, joins []Join, exe int) (string, []string
 			args = append(args, "--time="+j.Path)
 		}
 	}
-	args = append(args, "--", linux.FdPath(fd))
-	attr.Env = append(attr.Env, EnvExtraFD+"="+strconv.Itoa(fd))
+	args = append(args, "--", linux.FdPath(exeFD))
 	return nsenter, args, nil
 }
 
