@@ -19,7 +19,9 @@ import (
 	"github.com/hako-dev/hako/internal/api/server"
 	containerrouter "github.com/hako-dev/hako/internal/api/server/router/container"
 	imagerouter "github.com/hako-dev/hako/internal/api/server/router/image"
+	networkrouter "github.com/hako-dev/hako/internal/api/server/router/network"
 	"github.com/hako-dev/hako/internal/api/server/router/system"
+	volumerouter "github.com/hako-dev/hako/internal/api/server/router/volume"
 	"github.com/hako-dev/hako/internal/daemon"
 	"github.com/spf13/cobra"
 )
@@ -29,7 +31,7 @@ func newDaemonCommand() *cobra.Command {
 	var hosts []string
 	var root, runRoot string
 	var allowRemote, debug bool
-	var storageDriver string
+	var storageDriver, bridge string
 	var insecure []string
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -41,7 +43,7 @@ func newDaemonCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure}, hosts, allowRemote)
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, Bridge: bridge}, hosts, allowRemote)
 		},
 	}
 	f := cmd.Flags()
@@ -51,6 +53,7 @@ func newDaemonCommand() *cobra.Command {
 	f.BoolVar(&allowRemote, "allow-remote-tcp", false, "allow tcp:// on non-loopback addresses (the API gives root on this host)")
 	f.BoolVarP(&debug, "debug", "D", false, "log debug messages")
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
+	f.StringVarP(&bridge, "bridge", "b", envOr("HAKO_BRIDGE", "hako0"), "the default network's bridge; it also names the daemon's nftables chains, so daemons side by side need their own (env HAKO_BRIDGE)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")
 	return cmd
 }
@@ -71,7 +74,7 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 	if len(hosts) == 0 {
 		hosts = []string{"unix://" + filepath.Join(cfg.RunRoot, "hako.sock")}
 	}
-	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d), containerrouter.New(d))
+	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d), containerrouter.New(d), volumerouter.New(d), networkrouter.New(d))
 	var listeners []net.Listener
 	for _, h := range hosts {
 		l, err := server.Listen(h, allowRemote)

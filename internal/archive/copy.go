@@ -59,6 +59,17 @@ func StatPath(root, path string) (container.PathStat, error) {
 	return ps, nil
 }
 
+// Lstat returns the stat(2) of path inside root, resolved as StatPath
+// resolves it, for what PathStat leaves out (owner, raw mode bits).
+func Lstat(root, path string) (unix.Stat_t, error) {
+	t, err := openTarget(root, path)
+	if err != nil {
+		return unix.Stat_t{}, err
+	}
+	defer t.close()
+	return t.st, nil
+}
+
 // TarPath writes path inside root as a tar, as docker's GET archive does:
 // the top entry is named after path's base name as given and the rest
 // below it ("etc/", "etc/hosts"), except that a path ending in "/." names

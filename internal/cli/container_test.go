@@ -341,7 +341,7 @@ func TestInspect(t *testing.T) {
 		switch p {
 		case "/containers/web/json":
 			io.WriteString(w, `{"Id":"abc","Name":"/web","State":{"Status":"running","Pid":4026532291},"Config":{"Env":["A=1","B=2"],"Labels":{"x":"y"}},"Custom":"raw"}`)
-		case "/containers/busybox/json", "/containers/nothing/json", "/images/nothing/json":
+		case "/containers/busybox/json", "/containers/nothing/json", "/images/nothing/json", "/volumes/nothing", "/networks/nothing":
 			w.WriteHeader(http.StatusNotFound)
 			io.WriteString(w, `{"message":"No such container: busybox"}`)
 		case "/images/busybox/json":

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/distribution/reference"
 	"github.com/hako-dev/hako/internal/client"
@@ -64,7 +66,7 @@ func createContainer(ctx context.Context, c *CLI, cl *client.Client, o *containe
 		cc.HostConfig.ConsoleSize = [2]uint{h, w}
 	}
 	resp, err := cl.ContainerCreate(ctx, o.name, cc.Config, cc.HostConfig, cc.Networking, o.platform)
-	if err != nil && errdefs.IsNotFound(err) && (o.pull == "missing" || o.pull == "") {
+	if err != nil && imageMissing(err) && (o.pull == "missing" || o.pull == "") {
 		named, perr := reference.ParseNormalizedNamed(image)
 		if perr != nil {
 			return "", err
@@ -84,6 +86,17 @@ func createContainer(ctx context.Context, c *CLI, cl *client.Client, o *containe
 		fmt.Fprintln(c.Err, "WARNING:", w)
 	}
 	return resp.ID, cid.write(resp.ID)
+}
+
+// imageMissing tells a create that failed for want of its image from one
+// that failed for want of something else (a --volumes-from container, a
+// volume plugin), which no pull can fix.
+func imageMissing(err error) bool {
+	var ae *client.Error
+	if errors.As(err, &ae) && !strings.HasPrefix(ae.Msg, "No such image") {
+		return false
+	}
+	return errdefs.IsNotFound(err)
 }
 
 // pullQuietly pulls image with progress on stderr (stdout is the

@@ -565,7 +565,26 @@ func newSystem(c *CLI) *cobra.Command {
 			w := tabwriter.NewWriter(c.Out, 0, 8, 3, ' ', 0)
 			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
 			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s (100%%)\n", len(du.Images), active, units.HumanSizeWithPrecision(float64(du.LayersSize), 3), units.HumanSizeWithPrecision(float64(du.LayersSize), 3))
-			fmt.Fprintf(w, "Containers\t0\t0\t0B\t0B\nLocal Volumes\t0\t0\t0B\t0B\nBuild Cache\t0\t0\t0B\t0B\n")
+			fmt.Fprintf(w, "Containers\t0\t0\t0B\t0B\n")
+			var volActive int
+			var volSize, volFree int64
+			for _, v := range du.Volumes {
+				if v.UsageData == nil || v.UsageData.Size < 0 {
+					continue
+				}
+				volSize += v.UsageData.Size
+				if v.UsageData.RefCount > 0 {
+					volActive++
+				} else {
+					volFree += v.UsageData.Size
+				}
+			}
+			freePct := ""
+			if volSize > 0 {
+				freePct = fmt.Sprintf(" (%d%%)", volFree*100/volSize)
+			}
+			fmt.Fprintf(w, "Local Volumes\t%d\t%d\t%s\t%s%s\n", len(du.Volumes), volActive, units.HumanSizeWithPrecision(float64(volSize), 3), units.HumanSizeWithPrecision(float64(volFree), 3), freePct)
+			fmt.Fprintf(w, "Build Cache\t0\t0\t0B\t0B\n")
 			return w.Flush()
 		},
 	}

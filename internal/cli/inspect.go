@@ -24,14 +24,14 @@ func newInspect(c *CLI, kind string) *cobra.Command {
 	var size bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "show low-level information on containers and images as JSON",
+		Short: "show low-level information on containers, images, volumes and networks as JSON",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
 			switch kind {
-			case "", "container", "image":
+			case "", "container", "image", "volume", "network":
 			default:
-				return &StatusError{Status: 1, Err: fmt.Errorf("%q is not a valid value for --type (container or image)", kind)}
+				return &StatusError{Status: 1, Err: fmt.Errorf("%q is not a valid value for --type (container, image, volume or network)", kind)}
 			}
 			ins, err := newInspector(format)
 			if err != nil {
@@ -71,14 +71,15 @@ func newInspect(c *CLI, kind string) *cobra.Command {
 	f.StringVarP(&format, "format", "f", "", "format the output: json, or a Go template ({{.State.Pid}}, {{json .Config}}, ...)")
 	f.BoolVarP(&size, "size", "s", false, "display total file sizes (containers)")
 	if kind == "" {
-		f.StringVar(&kind, "type", "", "only inspect objects of this type: container or image")
+		f.StringVar(&kind, "type", "", "only inspect objects of this type: container, image, volume or network")
 	}
 	return cmd
 }
 
-// inspectObject returns a container's or an image's description, typed
-// and raw. Without a kind it is the container of that name, else the
-// image.
+// inspectObject returns a container's, an image's, a volume's or a
+// network's description, typed and raw. Without a kind it is the
+// container of that name, else the image, else the volume, else the
+// network.
 func inspectObject(ctx context.Context, cl *client.Client, kind, name string, size bool) (any, json.RawMessage, error) {
 	if kind == "" || kind == "container" {
 		r, raw, err := cl.ContainerInspect(ctx, name, size)
@@ -86,7 +87,19 @@ func inspectObject(ctx context.Context, cl *client.Client, kind, name string, si
 			return r, raw, err
 		}
 	}
-	r, raw, err := cl.ImageInspect(ctx, name)
+	if kind == "" || kind == "image" {
+		r, raw, err := cl.ImageInspect(ctx, name)
+		if err == nil || kind == "image" || !errors.Is(err, errdefs.ErrNotFound) {
+			return r, raw, err
+		}
+	}
+	if kind == "" || kind == "volume" {
+		r, raw, err := cl.VolumeInspect(ctx, name)
+		if err == nil || kind == "volume" || !errors.Is(err, errdefs.ErrNotFound) {
+			return r, raw, err
+		}
+	}
+	r, raw, err := cl.NetworkInspect(ctx, name)
 	if kind == "" && errors.Is(err, errdefs.ErrNotFound) {
 		return nil, nil, fmt.Errorf("No such object: %s", name)
 	}

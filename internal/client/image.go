@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/volume"
 )
 
 // JSONMessage is one line of docker's progress stream.
@@ -200,6 +201,8 @@ func (c *Client) ImagePrune(ctx context.Context, all bool) (*imagetypes.PruneRep
 type DiskUsage struct {
 	LayersSize int64
 	Images     []imagetypes.Summary
+	// Volumes carry UsageData: their size and how many containers use them.
+	Volumes []volume.Volume
 }
 
 // SystemDF reports disk usage.

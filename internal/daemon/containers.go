@@ -117,6 +117,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	c.SnapshotKey = "container-" + c.ID
 	c.Dir = d.containers.Dir(c.ID)
 	c.Path, c.Args = commandOf(merged)
+	if err := d.initNetworking(c); err != nil {
+		return resp, err
+	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
@@ -166,6 +169,17 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	// Check the configuration against the image now, as docker does at
 	// create: a bad user or option fails here, not at start.
 	if err := d.mountRootfs(ctx, c); err != nil {
+		return resp, err
+	}
+	if err := d.registerMountPoints(c); err != nil {
+		return resp, err
+	}
+	defer func() {
+		if retErr != nil {
+			d.releaseVolumes(c, true)
+		}
+	}()
+	if err := d.seedVolumes(c); err != nil {
 		return resp, err
 	}
 	if _, err := d.containerSpec(c, true); err != nil {
@@ -388,6 +402,11 @@ func (d *Daemon) containerSpec(c *container.Container, dryRun bool) (*specs.Spec
 		}
 		o.JoinNamespaces, o.ShmPath = joins, shm
 	}
+	ms, err := specMounts(c, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	o.Mounts = ms
 	return oci.ContainerSpec(o)
 }
 
@@ -471,7 +490,7 @@ func (d *Daemon) ContainerStart(ctx context.Context, ref string) error {
 		// As docker: a --rm container that cannot start is removed (the
 		// docker CLI waits for that).
 		go func() {
-			if rerr := d.ContainerRemove(context.WithoutCancel(ctx), c.ID, true, false); rerr != nil {
+			if rerr := d.ContainerRemove(context.WithoutCancel(ctx), c.ID, true, true); rerr != nil {
 				d.log().Warn("auto-remove", "id", c.ID, "error", rerr)
 			}
 		}()
@@ -493,12 +512,20 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 			if c.State.Status == container.StatusRestarting {
 				c.State.Status = container.StatusExited
 			}
+			d.disconnectNetworks(c)
 			c.Save()
 			c.Notify()
 			d.unmountRootfs(c)
+			d.unmountVolumes(c)
 		}
 	}()
 	if err := d.mountRootfs(ctx, c); err != nil {
+		return err
+	}
+	if err := d.mountVolumes(c); err != nil {
+		return err
+	}
+	if err := d.allocateNetworks(c); err != nil {
 		return err
 	}
 	if err := d.writeEtcFiles(c); err != nil {
@@ -533,6 +560,13 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, ConsoleSize: [2]uint{cs[0], cs[1]},
 	})
 	if err != nil {
+		return err
+	}
+	if err := d.connectNetworks(c, pid); err != nil {
+		d.monitor.Forget(c.ID, "")
+		if rc, lerr := d.rt.Load(c.ID); lerr == nil {
+			rc.Delete(true)
+		}
 		return err
 	}
 	// Attach requests made before the start connect now, so that they
@@ -807,13 +841,14 @@ func (d *Daemon) ContainerRemove(ctx context.Context, ref string, force, volumes
 		c.Lock()
 	}
 	defer c.Unlock()
-	return d.removeLocked(ctx, c)
+	return d.removeLocked(ctx, c, volumes)
 }
 
 // removeLocked removes a stopped container's runtime state, mounts,
 // snapshot and record, in that order: a crash part-way is finished by
-// restore (the record says "removing").
-func (d *Daemon) removeLocked(ctx context.Context, c *container.Container) error {
+// restore (the record says "removing"). Its volumes are released after,
+// and with volumes its anonymous ones removed.
+func (d *Daemon) removeLocked(ctx context.Context, c *container.Container, volumes bool) error {
 	c.State.Status = container.StatusRemoving
 	if err := c.Save(); err != nil {
 		return err
@@ -822,6 +857,7 @@ func (d *Daemon) removeLocked(ctx context.Context, c *container.Container) error
 	if rc, err := d.rt.Load(c.ID); err == nil {
 		errs = append(errs, rc.Delete(true))
 	}
+	d.disconnectNetworks(c)
 	errs = append(errs, d.unmountRootfs(c))
 	os.RemoveAll(d.bundleDir(c.ID))
 	if err := d.removeContainerSnapshots(ctx, c.SnapshotKey); err != nil {
@@ -837,6 +873,7 @@ func (d *Daemon) removeLocked(ctx context.Context, c *container.Container) error
 	if err := d.containers.Delete(c); err != nil {
 		return err
 	}
+	d.releaseVolumes(c, volumes)
 	d.markRemoved(c)
 	c.Notify()
 	d.containerEvent(c, eventtypes.ActionDestroy, nil)
@@ -871,6 +908,8 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 		rc.Delete(true)
 	}
 	d.unmountRootfs(c)
+	d.unmountVolumes(c)
+	d.disconnectNetworks(c)
 	ran := x.ExitedAt.Sub(c.State.StartedAt)
 	c.State.Status = container.StatusExited
 	c.State.ExitCode = x.ExitCode
@@ -899,7 +938,7 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 		d.scheduleRestart(c, ran)
 	} else if autoRemove {
 		go func() {
-			if err := d.ContainerRemove(context.Background(), c.ID, true, false); err != nil {
+			if err := d.ContainerRemove(context.Background(), c.ID, true, true); err != nil {
 				d.log().Warn("auto-remove", "id", c.ID, "error", err)
 			}
 		}()

@@ -112,6 +112,7 @@ func (d *Daemon) summary(c *container.Container, o ListOptions, before, since ti
 		match("status", func(v string) bool { return v == st }) &&
 		match("exited", func(v string) bool { return st == container.StatusExited && strconv.Itoa(c.State.ExitCode) == v }) &&
 		match("ancestor", func(v string) bool { return d.isAncestor(c, v) }) &&
+		match("network", func(v string) bool { return onNetwork(c, v) }) &&
 		match("label", func(v string) bool {
 			k, val, has := strings.Cut(v, "=")
 			lv, ok := c.Config.Labels[k]
@@ -126,6 +127,15 @@ func (d *Daemon) summary(c *container.Container, o ListOptions, before, since ti
 			}
 		}
 	}
+	ok = ok && match("volume", func(v string) bool {
+		for _, m := range c.MountPoints {
+			if m.Destination == v || m.Name == v || (m.Name == "" && m.Source == v) {
+				return true
+			}
+		}
+		_, tmpfs := c.HostConfig.Tmpfs[v]
+		return tmpfs
+	})
 	if !ok || (!before.IsZero() && !c.Created.Before(before)) || (!since.IsZero() && !c.Created.After(since)) {
 		return ctypes.Summary{}, false
 	}
@@ -139,10 +149,11 @@ func (d *Daemon) summary(c *container.Container, o ListOptions, before, since ti
 		Labels:  c.Config.Labels,
 		State:   ctypes.ContainerState(st),
 		Status:  statusText(c),
-		Ports:   []ctypes.PortSummary{},
-		Mounts:  []ctypes.MountPoint{},
+		Ports:   portSummary(c),
+		Mounts:  apiMountPoints(c),
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	s.NetworkSettings = networkSummary(c)
 	return s, true
 }
 
@@ -235,9 +246,9 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		Platform:        "linux",
 		HostConfig:      c.HostConfig,
 		Config:          c.Config,
-		Mounts:          []ctypes.MountPoint{},
+		Mounts:          apiMountPoints(c),
 		ExecIDs:         d.execIDs(c.ID),
-		NetworkSettings: &ctypes.NetworkSettings{},
+		NetworkSettings: inspectNetworkSettings(c),
 	}
 	if dir, err := d.snapshots.Dir(ctx, c.SnapshotKey); err == nil {
 		data := map[string]string{"UpperDir": dir, "MergedDir": d.rootfsDir(c.ID)}
@@ -514,8 +525,10 @@ func (d *Daemon) ContainerRename(ctx context.Context, ref, name string) error {
 		return err
 	}
 	c.Name = newName
+	d.renameEndpoints(c)
 	if err := c.Save(); err != nil {
 		c.Name = old
+		d.renameEndpoints(c)
 		d.containers.Rename(c, old)
 		return err
 	}

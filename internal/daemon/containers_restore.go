@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,6 +137,7 @@ func (d *Daemon) openContainers(ctx context.Context) error {
 		d.cleanupOrphan(ctx, id)
 	}
 	list := store.List()
+	d.restoreVolumeRefs(list)
 	need := false
 	for _, c := range list {
 		if c.Running() || c.State.Status == container.StatusRestarting || c.State.Status == container.StatusCreated {
@@ -164,6 +166,10 @@ func (d *Daemon) openContainers(ctx context.Context) error {
 		d.restoreOne(ctx, c, procs)
 	}
 	d.removeOrphans(ctx, known)
+	d.restoreNetworks(list)
+	if err := d.volumes.Sweep(); err != nil {
+		d.log().Warn("unmount unused volumes", "error", err)
+	}
 	// Restart policies that apply when the daemon starts.
 	for _, c := range list {
 		c.Lock()
@@ -189,7 +195,7 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 	switch {
 	case c.State.Status == container.StatusRemoving || c.State.Status == container.StatusDead:
 		d.log().Info("finishing an interrupted removal", "id", c.ID)
-		if err := d.removeLocked(ctx, c); err != nil {
+		if err := d.removeLocked(ctx, c, c.HostConfig.AutoRemove); err != nil {
 			d.log().Warn("remove", "id", c.ID, "error", err)
 		}
 		c.Unlock()
@@ -213,6 +219,7 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 		}
 		c.Save()
 		d.unmountRootfs(c)
+		d.unmountVolumes(c)
 		c.Unlock()
 		return
 	case inMonitor && p.Running:
@@ -427,7 +434,11 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 		}
 	} else {
 		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-		fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", hostname)
+		if ip := d.containerAddress(c); ip.IsValid() {
+			fmt.Fprintf(&hosts, "%s\t%s\n", ip, hostname)
+		} else {
+			fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", hostname)
+		}
 	}
 	for _, h := range hc.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
@@ -437,19 +448,24 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 		if !ok {
 			return fmt.Errorf("bad --add-host %q: want name:ip", h)
 		}
+		if ip == "host-gateway" {
+			ip = d.hostGateway().String()
+		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", strings.Trim(ip, "[]"), name)
 	}
 	if err := container.WriteFileAtomic(filepath.Join(c.Dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
 		return err
 	}
-	return container.WriteFileAtomic(filepath.Join(c.Dir, "resolv.conf"), resolvConf(hc), 0o644)
+	return container.WriteFileAtomic(filepath.Join(c.Dir, "resolv.conf"), resolvConf(hc, d.embeddedDNS(c)), 0o644)
 }
 
 // resolvConf is the host's resolver configuration for a container: with
 // its own network namespace, loopback resolvers (systemd-resolved's
 // 127.0.0.53) are unreachable, so they are replaced by the upstream ones
 // systemd-resolved lists; --dns, --dns-search and --dns-option override.
-func resolvConf(hc *ctypes.HostConfig) []byte {
+// On a user-defined network the one name server is embedded, the
+// network's DNS server (which forwards to --dns or the host's).
+func resolvConf(hc *ctypes.HostConfig, embedded netip.Addr) []byte {
 	src := "/etc/resolv.conf"
 	var ns, search, opts []string
 	read := func(p string) {
@@ -491,6 +507,9 @@ func resolvConf(hc *ctypes.HostConfig) []byte {
 		for _, a := range hc.DNS {
 			ns = append(ns, a.String())
 		}
+	}
+	if embedded.IsValid() {
+		ns = []string{embedded.String()}
 	}
 	if len(hc.DNSSearch) > 0 {
 		search = hc.DNSSearch

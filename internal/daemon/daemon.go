@@ -8,6 +8,8 @@
 //	<Root>/                 (default /var/lib/hako)
 //	  metadata.db           bbolt: images, tags, containers, ... (one writer)
 //	  id                    the daemon's ID, as `hako info` shows it
+//	  containers/<id>/      container records (see the container package)
+//	  volumes/<name>/       volumes: _data and volume.json (see the volume package)
 //	<RunRoot>/              (default /run/hako: lost at reboot, as it should)
 //	  hako.sock             the Engine API (see the api/server package)
 //	  hako.pid              the daemon's pid, locked while it runs
@@ -30,12 +32,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/hako-dev/hako/internal/atomicfile"
 	"github.com/hako-dev/hako/internal/content"
 	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/daemon/events"
 	"github.com/hako-dev/hako/internal/daemon/monitor"
+	"github.com/hako-dev/hako/internal/daemon/network"
+	"github.com/hako-dev/hako/internal/daemon/volume"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
 	"github.com/hako-dev/hako/internal/runtime"
@@ -68,6 +74,10 @@ type Config struct {
 	// StorageDriver is "overlay", "vfs", or "" to pick overlay when the
 	// kernel and Root's filesystem support it, vfs otherwise.
 	StorageDriver string
+	// Bridge is the default network's bridge (default hako0); it also
+	// names the daemon's nftables chains, so daemons side by side need
+	// different ones.
+	Bridge string
 }
 
 // Daemon is the running engine.
@@ -82,6 +92,9 @@ type Daemon struct {
 	images    *image.Store
 	snapshots snapshot.Snapshotter
 	driver    string
+	volumes   *volume.Store
+	networks  *network.Manager
+	pruning   atomic.Bool // a volume prune runs
 
 	// ctx ends when the daemon closes (background work stops).
 	ctx        context.Context
@@ -148,6 +161,12 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err := d.openSnapshots(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.openVolumes(); err != nil {
+		return nil, err
+	}
+	if err := d.openNetworks(); err != nil {
+		return nil, err
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if err := d.openContainers(ctx); err != nil {
 		return nil, err
@@ -189,37 +208,10 @@ func loadOrCreateID(p string) (string, error) {
 	var buf [16]byte
 	rand.Read(buf[:])
 	id := hex.EncodeToString(buf[:])
-	if err := writeFileAtomic(p, []byte(id+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(p, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("daemon id: %w", err)
 	}
 	return id, nil
-}
-
-// writeFileAtomic writes data to a temp file beside p, syncs it and
-// renames it over p: a crash leaves the old content or the new, never a
-// mix.
-func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
 }
 
 func (d *Daemon) log() *slog.Logger {
@@ -273,6 +265,7 @@ func (d *Daemon) Close() error {
 		d.cancel()
 	}
 	var errs []error
+	errs = append(errs, d.closeNetworks())
 	if d.snapshots != nil {
 		errs = append(errs, d.snapshots.Close())
 	}

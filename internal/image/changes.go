@@ -72,7 +72,15 @@ func ApplyChanges(cfg *ocispec.ImageConfig, changes []string) error {
 			if cfg.Volumes == nil {
 				cfg.Volumes = map[string]struct{}{}
 			}
-			for _, v := range cmdForm(rest) {
+			// ["/a", "/b"], or paths separated by spaces: no shell.
+			var vols []string
+			if !strings.HasPrefix(rest, "[") || json.Unmarshal([]byte(rest), &vols) != nil {
+				vols = strings.Fields(rest)
+			}
+			if len(vols) == 0 {
+				return bad("VOLUME needs a path")
+			}
+			for _, v := range vols {
 				cfg.Volumes[v] = struct{}{}
 			}
 		case "STOPSIGNAL":

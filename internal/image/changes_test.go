@@ -11,7 +11,7 @@ func TestApplyChanges(t *testing.T) {
 	cfg := &ocispec.ImageConfig{Env: []string{"PATH=/bin"}}
 	err := ApplyChanges(cfg, []string{
 		`CMD ["sh", "-c", "echo hi"]`, "ENTRYPOINT /init", "ENV PATH=/usr/bin:/bin A=1", "ENV B 2",
-		"WORKDIR /app", "USER 1000:1000", "EXPOSE 80 53/udp", `LABEL a=b "c=d"`, "STOPSIGNAL SIGINT", `VOLUME ["/data"]`,
+		"WORKDIR /app", "USER 1000:1000", "EXPOSE 80 53/udp", `LABEL a=b "c=d"`, "STOPSIGNAL SIGINT", `VOLUME ["/data"]`, "VOLUME /logs /cache",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -31,10 +31,10 @@ func TestApplyChanges(t *testing.T) {
 	if _, ok := cfg.ExposedPorts["53/udp"]; !ok {
 		t.Errorf("ports %v", cfg.ExposedPorts)
 	}
-	if _, ok := cfg.Volumes["/data"]; !ok {
-		t.Errorf("volumes %v", cfg.Volumes)
+	if len(cfg.Volumes) != 3 || cfg.Volumes["/data"] != struct{}{} || cfg.Volumes["/logs"] != struct{}{} || cfg.Volumes["/cache"] != struct{}{} {
+		t.Errorf("volumes %v (the shell form is paths, not a command)", cfg.Volumes)
 	}
-	for _, bad := range []string{"RUN ls", "WORKDIR rel", "ENV =x", "USER"} {
+	for _, bad := range []string{"RUN ls", "WORKDIR rel", "ENV =x", "USER", "VOLUME"} {
 		if err := ApplyChanges(&ocispec.ImageConfig{}, []string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

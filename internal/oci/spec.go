@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/linux"
 	ctypes "github.com/moby/moby/api/types/container"
-	mounttypes "github.com/moby/moby/api/types/mount"
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -38,6 +36,10 @@ type ContainerOpts struct {
 	CgroupsPath    string
 	// InitPath is the binary bind-mounted at /dev/init for --init.
 	InitPath string
+	// Mounts are the container's volumes, binds and --mount entries as
+	// the engine resolved them: HostConfig.Binds and Mounts are not read
+	// here. --tmpfs entries (HostConfig.Tmpfs) are added to them.
+	Mounts []specs.Mount
 	// ExtraMounts are appended after the generated ones.
 	ExtraMounts []specs.Mount
 	// CgroupV2 selects the cgroup namespace default: private on v2,
@@ -407,8 +409,8 @@ func namespaces(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 	return nil
 }
 
-// mounts adds docker's default mounts, the /etc files, tmpfs mounts,
-// binds and --mount entries.
+// mounts adds docker's default mounts, the /etc files, the engine's
+// resolved mounts and --tmpfs entries.
 func mounts(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
 	cgOpts := []string{"ro", "nosuid", "noexec", "nodev"}
@@ -442,6 +444,11 @@ func mounts(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 		}
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", size)}})
 	}
+	// The generated files and the user's mounts go in one list, sorted
+	// parents first: a volume on /etc comes before the /etc/hosts bind
+	// that lands in it. A user mount replaces a generated one at the same
+	// place.
+	var generated []specs.Mount
 	etcOpts := []string{"rbind", "rprivate"}
 	if hc.ReadonlyRootfs {
 		etcOpts = append(etcOpts, "ro")
@@ -452,28 +459,14 @@ func mounts(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 		{o.HostsPath, "/etc/hosts"},
 	} {
 		if f.src != "" {
-			ms = append(ms, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: etcOpts})
+			generated = append(generated, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: etcOpts})
 		}
 	}
 	if o.InitPath != "" {
-		ms = append(ms, specs.Mount{Destination: InitTarget, Type: "bind", Source: o.InitPath, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+		generated = append(generated, specs.Mount{Destination: InitTarget, Type: "bind", Source: o.InitPath, Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
 
-	var user []specs.Mount
-	for _, b := range hc.Binds {
-		m, err := parseBind(b)
-		if err != nil {
-			return err
-		}
-		user = append(user, m)
-	}
-	for _, m := range hc.Mounts {
-		sm, err := apiMount(m)
-		if err != nil {
-			return err
-		}
-		user = append(user, sm)
-	}
+	user := slices.Clone(o.Mounts)
 	for dst, opts := range hc.Tmpfs {
 		m, err := tmpfsMount(dst, opts)
 		if err != nil {
@@ -481,120 +474,21 @@ func mounts(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 		}
 		user = append(user, m)
 	}
-	// Parents before children, whatever order the user gave.
-	slices.SortStableFunc(user, func(a, b specs.Mount) int {
-		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
-	})
 	seen := map[string]bool{}
 	for _, m := range user {
-		if seen[m.Destination] {
-			return invalid("duplicate mount point: %s", m.Destination)
+		if seen[path.Clean(m.Destination)] {
+			return invalid("Duplicate mount point: %s", m.Destination)
 		}
-		seen[m.Destination] = true
-		// A user mount replaces a default one at the same place.
-		ms = slices.DeleteFunc(ms, func(d specs.Mount) bool { return d.Destination == m.Destination })
+		seen[path.Clean(m.Destination)] = true
 	}
-	s.Mounts = append(append(ms, user...), o.ExtraMounts...)
+	drop := func(d specs.Mount) bool { return seen[d.Destination] }
+	ms = slices.DeleteFunc(ms, drop)
+	all := append(slices.DeleteFunc(generated, drop), user...)
+	slices.SortStableFunc(all, func(a, b specs.Mount) int {
+		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
+	})
+	s.Mounts = append(append(ms, all...), o.ExtraMounts...)
 	return nil
-}
-
-// parseBind parses a -v SRC:DST[:OPTS] with an absolute host path.
-func parseBind(spec string) (specs.Mount, error) {
-	parts := strings.Split(spec, ":")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return specs.Mount{}, invalid("invalid volume specification: '%s'", spec)
-	}
-	src, dst := parts[0], parts[1]
-	if !path.IsAbs(src) {
-		return specs.Mount{}, invalid("invalid volume specification: '%s': named volumes are not supported yet: use an absolute host path", spec)
-	}
-	if !path.IsAbs(dst) || path.Clean(dst) == "/" {
-		return specs.Mount{}, invalid("invalid volume specification: '%s': mount path must be absolute and not /", spec)
-	}
-	opts := []string{"rbind"}
-	ro := false
-	propagation := "rprivate"
-	if len(parts) == 3 {
-		for _, o := range strings.Split(parts[2], ",") {
-			switch o {
-			case "ro":
-				ro = true
-			case "rw":
-			case "z", "Z":
-			case "private", "rprivate", "shared", "rshared", "slave", "rslave":
-				propagation = o
-			case "nocopy":
-			default:
-				return specs.Mount{}, invalid("invalid volume specification: '%s': unknown option %q", spec, o)
-			}
-		}
-	}
-	if _, err := os.Stat(src); os.IsNotExist(err) {
-		// docker creates a missing bind source directory for -v.
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return specs.Mount{}, fmt.Errorf("create bind source %s: %w", src, err)
-		}
-	}
-	if ro {
-		opts = append(opts, "ro")
-	} else {
-		opts = append(opts, "rw")
-	}
-	opts = append(opts, propagation)
-	return specs.Mount{Destination: path.Clean(dst), Type: "bind", Source: filepath.Clean(src), Options: opts}, nil
-}
-
-// apiMount converts a --mount / HostConfig.Mounts entry.
-func apiMount(m mounttypes.Mount) (specs.Mount, error) {
-	if !path.IsAbs(m.Target) || path.Clean(m.Target) == "/" {
-		return specs.Mount{}, invalid("invalid mount config: mount path must be absolute and not /: %q", m.Target)
-	}
-	dst := path.Clean(m.Target)
-	switch m.Type {
-	case mounttypes.TypeBind:
-		if !path.IsAbs(m.Source) {
-			return specs.Mount{}, invalid("invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", m.Source)
-		}
-		if _, err := os.Stat(m.Source); err != nil {
-			return specs.Mount{}, invalid("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source)
-		}
-		opts := []string{"rbind"}
-		if m.BindOptions != nil && m.BindOptions.NonRecursive {
-			opts = []string{"bind"}
-		}
-		if m.ReadOnly {
-			opts = append(opts, "ro")
-		} else {
-			opts = append(opts, "rw")
-		}
-		prop := "rprivate"
-		if m.BindOptions != nil && m.BindOptions.Propagation != "" {
-			prop = string(m.BindOptions.Propagation)
-		}
-		opts = append(opts, prop)
-		return specs.Mount{Destination: dst, Type: "bind", Source: filepath.Clean(m.Source), Options: opts}, nil
-	case mounttypes.TypeTmpfs:
-		if m.Source != "" {
-			return specs.Mount{}, invalid("invalid mount config for type \"tmpfs\": source must not be set")
-		}
-		opts := []string{"nosuid", "nodev", "noexec"}
-		if m.ReadOnly {
-			opts = append(opts, "ro")
-		}
-		if m.TmpfsOptions != nil {
-			if m.TmpfsOptions.SizeBytes > 0 {
-				opts = append(opts, fmt.Sprintf("size=%d", m.TmpfsOptions.SizeBytes))
-			}
-			if m.TmpfsOptions.Mode != 0 {
-				opts = append(opts, fmt.Sprintf("mode=%o", m.TmpfsOptions.Mode))
-			}
-		}
-		return specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: opts}, nil
-	case mounttypes.TypeVolume:
-		return specs.Mount{}, invalid("mount type %q is not supported yet", m.Type)
-	default:
-		return specs.Mount{}, invalid("invalid mount config: mount type %q is not supported", m.Type)
-	}
 }
 
 // tmpfsMount converts a --tmpfs DST:OPTS entry; docker's defaults are

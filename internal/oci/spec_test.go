@@ -173,25 +173,36 @@ func TestResources(t *testing.T) {
 
 func TestMountsAndModes(t *testing.T) {
 	dir := t.TempDir()
-	s := spec(t, &ctypes.Config{Tty: true}, &ctypes.HostConfig{
-		Binds:   []string{dir + ":/data:ro"},
-		Tmpfs:   map[string]string{"/run": "size=1m,exec"},
-		PidMode: "host", IpcMode: "host", UTSMode: "host",
-		ShmSize: 1 << 20,
+	s, err := ContainerSpec(&ContainerOpts{
+		ID: "0123456789abcdef", Config: &ctypes.Config{Tty: true, Cmd: []string{"sh"}}, Rootfs: testRootfs(t),
+		HostConfig: &ctypes.HostConfig{
+			Binds:   []string{"ignored:/ignored"}, // the engine resolves binds into Mounts
+			Tmpfs:   map[string]string{"/run": "size=1m,exec"},
+			PidMode: "host", IpcMode: "host", UTSMode: "host",
+			ShmSize: 1 << 20,
+		},
+		HostsPath: "/x/hosts",
+		Mounts: []specs.Mount{
+			{Destination: "/etc/app", Type: "bind", Source: dir, Options: []string{"rbind", "ro", "rprivate"}},
+			{Destination: "/etc", Type: "bind", Source: dir, Options: []string{"rbind", "rw", "rprivate"}},
+		},
 	})
-	var data, run *specs.Mount
-	for i := range s.Mounts {
-		switch s.Mounts[i].Destination {
-		case "/data":
-			data = &s.Mounts[i]
-		case "/run":
-			run = &s.Mounts[i]
-		}
+	if err != nil {
+		t.Fatal(err)
 	}
-	if data == nil || !slices.Contains(data.Options, "ro") || data.Source != dir {
-		t.Errorf("bind %+v", data)
+	index := map[string]int{}
+	for i, m := range s.Mounts {
+		index[m.Destination] = i
 	}
-	if run == nil || run.Type != "tmpfs" || !slices.Contains(run.Options, "exec") || slices.Contains(run.Options, "noexec") || !slices.Contains(run.Options, "size=1m") {
+	if _, ok := index["/ignored"]; ok {
+		t.Error("HostConfig.Binds was read")
+	}
+	// Parents first: the /etc volume, then what lands in it.
+	if !(index["/etc"] < index["/etc/hosts"] && index["/etc"] < index["/etc/app"]) {
+		t.Errorf("order: %v", index)
+	}
+	run := s.Mounts[index["/run"]]
+	if run.Type != "tmpfs" || !slices.Contains(run.Options, "exec") || slices.Contains(run.Options, "noexec") || !slices.Contains(run.Options, "size=1m") {
 		t.Errorf("tmpfs %+v", run)
 	}
 	for _, ns := range s.Linux.Namespaces {
@@ -202,8 +213,22 @@ func TestMountsAndModes(t *testing.T) {
 	if s.Hostname != "" || !slices.Contains(s.Process.Env, "TERM=xterm") {
 		t.Errorf("hostname %q env %v", s.Hostname, s.Process.Env)
 	}
-	if _, err := ContainerSpec(&ContainerOpts{Config: &ctypes.Config{Cmd: []string{"x"}}, HostConfig: &ctypes.HostConfig{Binds: []string{"vol:/data"}}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
-		t.Errorf("named volume: %v", err)
+	// A user mount replaces a generated one; two user mounts at one place
+	// are refused.
+	s, err = ContainerSpec(&ContainerOpts{Config: &ctypes.Config{Cmd: []string{"x"}}, HostConfig: &ctypes.HostConfig{}, HostsPath: "/x/hosts",
+		Mounts: []specs.Mount{{Destination: "/etc/hosts", Type: "bind", Source: "/mine", Options: []string{"rbind"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Mounts {
+		if m.Destination == "/etc/hosts" && m.Source != "/mine" {
+			t.Errorf("generated /etc/hosts kept: %+v", m)
+		}
+	}
+	_, err = ContainerSpec(&ContainerOpts{Config: &ctypes.Config{Cmd: []string{"x"}}, HostConfig: &ctypes.HostConfig{Tmpfs: map[string]string{"/data": ""}},
+		Mounts: []specs.Mount{{Destination: "/data", Type: "bind", Source: dir}}})
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "Duplicate mount point: /data") {
+		t.Errorf("duplicate: %v", err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,12 +26,18 @@ type hakoEnv struct {
 	bin           string
 	root, runRoot string
 	env           []string // extra environment for every command
+	bridge        string   // the daemon's default bridge (HAKO_BRIDGE)
 }
 
 func newHakoEnv(t *testing.T) *hakoEnv {
 	testutil.RequireRoot(t)
 	dir := t.TempDir()
 	e := &hakoEnv{t: t, bin: testutil.HakoBinary(t), root: filepath.Join(dir, "root"), runRoot: filepath.Join(dir, "run")}
+	// A bridge of its own: daemons side by side must not share one (see
+	// network_test.go), and what a killed daemon leaves is removed.
+	e.bridge = fmt.Sprintf("hk%08x", rand.Uint32())
+	e.env = append(e.env, "HAKO_BRIDGE="+e.bridge)
+	t.Cleanup(e.cleanNetworks)
 	t.Cleanup(e.stopDaemon)
 	return e
 }

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hako-dev/hako/internal/atomicfile"
+	"github.com/hako-dev/hako/internal/daemon/volume"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -58,22 +60,29 @@ type State struct {
 
 // Container is one container's record.
 type Container struct {
-	ID           string
-	Name         string // with the leading "/", as docker
-	Created      time.Time
-	Path         string
-	Args         []string
-	Config       *container.Config
-	HostConfig   *container.HostConfig
-	Networking   *network.NetworkingConfig `json:",omitempty"`
-	Image        string                    // the image ID (sha256:…)
-	ImageName    string                    // as the user gave it
-	Driver       string
-	SnapshotKey  string
-	State        State
-	RestartCount int
-	LogPath      string
-	Dir          string `json:"-"` // ROOT/containers/ID
+	ID          string
+	Name        string // with the leading "/", as docker
+	Created     time.Time
+	Path        string
+	Args        []string
+	Config      *container.Config
+	HostConfig  *container.HostConfig
+	Networking  *network.NetworkingConfig `json:",omitempty"`
+	Image       string                    // the image ID (sha256:…)
+	ImageName   string                    // as the user gave it
+	Driver      string
+	SnapshotKey string
+	// MountPoints are the volumes, binds and --mount entries resolved at
+	// create (sorted by destination); the volumes' references are
+	// derived from them.
+	MountPoints []*volume.MountPoint `json:",omitempty"`
+	// NetworkSettings are the container's endpoints: configured at
+	// create and connect, with their addresses while it runs.
+	NetworkSettings *container.NetworkSettings `json:",omitempty"`
+	State           State
+	RestartCount    int
+	LogPath         string
+	Dir             string `json:"-"` // ROOT/containers/ID
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every state change
@@ -122,7 +131,7 @@ func (c *Container) Save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.Dir, "config.v2.json"), b, 0o600)
+	return atomicfile.Write(filepath.Join(c.Dir, "config.v2.json"), b, 0o600)
 }
 
 // InspectState is State in the API's form.
@@ -365,31 +374,7 @@ func (s *Store) List() []*Container {
 	return out
 }
 
-func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
-}
-
 // WriteFileAtomic is writeFileAtomic for the engine's other files.
 func WriteFileAtomic(p string, data []byte, perm os.FileMode) error {
-	return writeFileAtomic(p, data, perm)
+	return atomicfile.Write(p, data, perm)
 }

@@ -154,7 +154,12 @@ func (r *Router) inspect(ctx context.Context, w http.ResponseWriter, req *http.R
 	if err != nil {
 		return err
 	}
-	return httputil.WriteJSON(w, http.StatusOK, out)
+	// Up to API 1.51 NetworkSettings carries the default bridge's
+	// address at its top level too.
+	return httputil.WriteJSON(w, http.StatusOK, struct {
+		*ctypes.InspectResponse
+		NetworkSettings *types.NetworkSettings
+	}{out, types.LegacyNetworkSettings(out.NetworkSettings)})
 }
 
 func (r *Router) start(ctx context.Context, w http.ResponseWriter, req *http.Request, v map[string]string) error {

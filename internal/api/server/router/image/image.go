@@ -16,6 +16,7 @@ import (
 	img "github.com/hako-dev/hako/internal/image"
 	"github.com/hako-dev/hako/internal/registry"
 	imagetypes "github.com/moby/moby/api/types/image"
+	volumetypes "github.com/moby/moby/api/types/volume"
 )
 
 // Backend is what the image endpoints need from the engine.
@@ -32,6 +33,8 @@ type Backend interface {
 	ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
 	PruneImages(ctx context.Context, all bool) (*imagetypes.PruneReport, error)
 	DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, error)
+	// VolumesUsage is the volumes with their UsageData, for /system/df.
+	VolumesUsage(ctx context.Context) ([]volumetypes.Volume, error)
 }
 
 // Router serves the image endpoints.
@@ -320,8 +323,12 @@ func (r *Router) df(ctx context.Context, w http.ResponseWriter, req *http.Reques
 	if err != nil {
 		return err
 	}
+	vols, err := r.b.VolumesUsage(ctx)
+	if err != nil {
+		return err
+	}
 	return httputil.WriteJSON(w, http.StatusOK, map[string]any{
-		"LayersSize": total, "Images": imgs, "Containers": []any{}, "Volumes": []any{}, "BuildCache": []any{},
+		"LayersSize": total, "Images": imgs, "Containers": []any{}, "Volumes": vols, "BuildCache": []any{},
 	})
 }
 

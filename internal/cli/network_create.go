@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/spf13/cobra"
+)
+
+func newNetworkCreate(c *CLI) *cobra.Command {
+	var driver string
+	var subnets, gateways, labels, opts []string
+	var internal, attachable, ipv6 bool
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "create a network",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			ipam, err := ipamConfig(subnets, gateways)
+			if err != nil {
+				return &StatusError{Status: 1, Err: err}
+			}
+			req := network.CreateRequest{Name: args[0], Driver: driver, Internal: internal, Attachable: attachable,
+				IPAM: ipam, Labels: kvMap(labels), Options: kvMap(opts)}
+			if cmd.Flags().Changed("ipv6") {
+				req.EnableIPv6 = &ipv6
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := cl.NetworkCreate(ctx, req)
+			if err != nil {
+				return daemonError(c, err)
+			}
+			if r.Warning != "" {
+				fmt.Fprintln(c.Err, r.Warning)
+			}
+			fmt.Fprintln(c.Out, r.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&driver, "driver", "d", "bridge", "driver to manage the network (bridge)")
+	f.StringArrayVar(&subnets, "subnet", nil, "subnet in CIDR format (172.30.0.0/16)")
+	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 gateway for the subnet")
+	f.BoolVar(&internal, "internal", false, "restrict external access to the network (no NAT, no default route)")
+	f.BoolVar(&attachable, "attachable", false, "enable manual container attachment")
+	f.BoolVar(&ipv6, "ipv6", false, "enable IPv6 networking (not supported)")
+	f.StringArrayVar(&labels, "label", nil, "set metadata on a network (KEY=VALUE)")
+	f.StringArrayVarP(&opts, "opt", "o", nil, "driver specific options (com.docker.network.bridge.name=NAME, com.docker.network.driver.mtu=N)")
+	return cmd
+}
+
+// ipamConfig pairs --subnet and --gateway flags, as docker does.
+func ipamConfig(subnets, gateways []string) (*network.IPAM, error) {
+	if len(subnets) == 0 {
+		if len(gateways) > 0 {
+			return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
+		}
+		return nil, nil
+	}
+	if len(gateways) > len(subnets) {
+		return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
+	}
+	ipam := &network.IPAM{Driver: "default"}
+	for i, s := range subnets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--subnet\" flag: invalid CIDR address: %s", s, s)
+		}
+		cfg := network.IPAMConfig{Subnet: p}
+		if i < len(gateways) {
+			gw, err := netip.ParseAddr(gateways[i])
+			if err != nil {
+				return nil, fmt.Errorf("invalid argument %q for \"--gateway\" flag: invalid IP address", gateways[i])
+			}
+			if !p.Contains(gw) {
+				return nil, fmt.Errorf("no matching subnet for gateway %s", gw)
+			}
+			cfg.Gateway = gw
+		}
+		ipam.Config = append(ipam.Config, cfg)
+	}
+	return ipam, nil
+}

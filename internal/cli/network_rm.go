@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/spf13/cobra"
+)
+
+func newNetworkRm(c *CLI) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] NETWORK [NETWORK...]",
+		Aliases: []string{"remove"},
+		Short:   "remove one or more networks",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, name := range args {
+				if err := cl.NetworkRemove(ctx, name); err != nil {
+					if force && errors.Is(err, errdefs.ErrNotFound) {
+						continue
+					}
+					printError(c, err)
+					failed = true
+					continue
+				}
+				fmt.Fprintln(c.Out, name)
+			}
+			if failed {
+				return &StatusError{Status: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not error if the network does not exist")
+	return cmd
+}

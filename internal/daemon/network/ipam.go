@@ -1,0 +1,179 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/hako-dev/hako/internal/errdefs"
+)
+
+// DefaultPools are docker's default address pools: the default bridge
+// takes the first free /16 of 172.17-31, user networks the next ones,
+// then /20s of 192.168.0.0/16.
+var DefaultPools = []Pool{
+	{Base: netip.MustParsePrefix("172.17.0.0/16"), Size: 16},
+	{Base: netip.MustParsePrefix("172.18.0.0/15"), Size: 16},
+	{Base: netip.MustParsePrefix("172.20.0.0/14"), Size: 16},
+	{Base: netip.MustParsePrefix("172.24.0.0/13"), Size: 16},
+	{Base: netip.MustParsePrefix("192.168.0.0/16"), Size: 20},
+}
+
+// Pool is a range of addresses cut into subnets of one size.
+type Pool struct {
+	Base netip.Prefix
+	Size int
+}
+
+// ErrPoolsExhausted says no subnet of the pools is free.
+var ErrPoolsExhausted = errors.New("all predefined address pools have been fully subnetted")
+
+// NextSubnet returns the first subnet of pools that overlaps none of used.
+func NextSubnet(pools []Pool, used []netip.Prefix) (netip.Prefix, error) {
+	for _, p := range pools {
+		base := p.Base.Masked()
+		if p.Size < base.Bits() || p.Size > 30 || !base.Addr().Is4() {
+			continue
+		}
+		n := 1 << (p.Size - base.Bits())
+		step := uint32(1) << (32 - p.Size)
+		start := u32(base.Addr())
+		for i := 0; i < n; i++ {
+			cand := netip.PrefixFrom(addr4(start+uint32(i)*step), p.Size)
+			if !overlapsAny(cand, used) {
+				return cand, nil
+			}
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network: %w: %w", ErrPoolsExhausted, errdefs.ErrUnavailable)
+}
+
+func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
+	for _, u := range used {
+		if u.Bits() == 0 { // the default route overlaps everything
+			continue
+		}
+		if p.Overlaps(u) {
+			return true
+		}
+	}
+	return false
+}
+
+// Overlaps reports the first of used that p overlaps.
+func Overlaps(p netip.Prefix, used []netip.Prefix) (netip.Prefix, bool) {
+	for _, u := range used {
+		if u.Bits() > 0 && p.Overlaps(u) {
+			return u, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// FirstHost is the first usable address of p (the usual gateway).
+func FirstHost(p netip.Prefix) netip.Addr {
+	return p.Masked().Addr().Next()
+}
+
+// Allocator hands out the addresses of one subnet: never the network
+// address, the broadcast address or the gateway; the lowest free one
+// first, as docker's default IPAM does.
+type Allocator struct {
+	mu      sync.Mutex
+	subnet  netip.Prefix
+	gateway netip.Addr
+	used    map[netip.Addr]string // address → owner (endpoint ID)
+}
+
+// NewAllocator returns an allocator for subnet (IPv4, /30 or larger).
+func NewAllocator(subnet netip.Prefix, gateway netip.Addr) (*Allocator, error) {
+	subnet = subnet.Masked()
+	if !subnet.Addr().Is4() || subnet.Bits() > 30 {
+		return nil, fmt.Errorf("subnet %s: want an IPv4 subnet of /30 or larger: %w", subnet, errdefs.ErrInvalidArgument)
+	}
+	if gateway.IsValid() && !subnet.Contains(gateway) {
+		return nil, fmt.Errorf("gateway %s is not in subnet %s: %w", gateway, subnet, errdefs.ErrInvalidArgument)
+	}
+	return &Allocator{subnet: subnet, gateway: gateway, used: map[netip.Addr]string{}}, nil
+}
+
+// Subnet is the allocator's subnet.
+func (a *Allocator) Subnet() netip.Prefix { return a.subnet }
+
+func (a *Allocator) usable(ip netip.Addr) bool {
+	return a.subnet.Contains(ip) && ip != a.subnet.Addr() && ip != broadcast(a.subnet) && ip != a.gateway
+}
+
+// Allocate returns the lowest free address for owner.
+func (a *Allocator) Allocate(owner string) (netip.Addr, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last := broadcast(a.subnet)
+	for ip := a.subnet.Addr().Next(); ip.Less(last); ip = ip.Next() {
+		if _, taken := a.used[ip]; !taken && ip != a.gateway {
+			a.used[ip] = owner
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, ErrNoAddress
+}
+
+// ErrNoAddress says the subnet is full.
+var ErrNoAddress = fmt.Errorf("no available IPv4 addresses on this network's address pools: %w", errdefs.ErrUnavailable)
+
+// Reserve takes ip for owner: an address asked for (--ip) or one found in
+// a record at restore. Reserving an address owner already holds is a
+// no-op.
+func (a *Allocator) Reserve(ip netip.Addr, owner string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.usable(ip) {
+		if ip == a.gateway {
+			return fmt.Errorf("address %s is the gateway of the network: %w", ip, errdefs.ErrConflict)
+		}
+		return fmt.Errorf("address %s is not a host address of subnet %s: %w", ip, a.subnet, errdefs.ErrInvalidArgument)
+	}
+	if o, taken := a.used[ip]; taken && o != owner {
+		return fmt.Errorf("Address already in use: %s: %w", ip, errdefs.ErrConflict)
+	}
+	a.used[ip] = owner
+	return nil
+}
+
+// Release frees ip if owner holds it.
+func (a *Allocator) Release(ip netip.Addr, owner string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.used[ip] == owner {
+		delete(a.used, ip)
+	}
+}
+
+// InUse is how many addresses are allocated.
+func (a *Allocator) InUse() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.used)
+}
+
+func broadcast(p netip.Prefix) netip.Addr {
+	v := u32(p.Masked().Addr()) | (1<<(32-p.Bits()) - 1)
+	return addr4(v)
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func addr4(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// MACFor is docker's MAC address for an IPv4 address: 02:42 then the
+// address's four bytes.
+func MACFor(ip netip.Addr) []byte {
+	b := ip.As4()
+	return []byte{0x02, 0x42, b[0], b[1], b[2], b[3]}
+}

@@ -1,0 +1,163 @@
+package network
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hako-dev/hako/internal/errdefs"
+)
+
+func TestNextSubnet(t *testing.T) {
+	p := netip.MustParsePrefix
+	cases := []struct {
+		used []netip.Prefix
+		want string
+	}{
+		{nil, "172.17.0.0/16"},
+		{[]netip.Prefix{p("0.0.0.0/0"), p("192.0.2.0/24")}, "172.17.0.0/16"}, // the default route does not count
+		{[]netip.Prefix{p("172.17.0.0/16")}, "172.18.0.0/16"},
+		{[]netip.Prefix{p("172.17.5.0/24"), p("172.18.0.0/15")}, "172.20.0.0/16"}, // partial overlaps count
+		{[]netip.Prefix{p("172.16.0.0/12")}, "192.168.0.0/20"},
+		{[]netip.Prefix{p("172.16.0.0/12"), p("192.168.0.0/20"), p("192.168.17.0/24")}, "192.168.32.0/20"},
+	}
+	for _, c := range cases {
+		got, err := NextSubnet(DefaultPools, c.used)
+		if err != nil || got.String() != c.want {
+			t.Errorf("NextSubnet(%v) = %v, %v; want %s", c.used, got, err, c.want)
+		}
+	}
+	if _, err := NextSubnet(DefaultPools, []netip.Prefix{p("172.16.0.0/12"), p("192.168.0.0/16")}); !errors.Is(err, ErrPoolsExhausted) {
+		t.Errorf("every pool used: %v", err)
+	}
+}
+
+func TestAllocator(t *testing.T) {
+	a, err := NewAllocator(netip.MustParsePrefix("10.213.0.0/29"), netip.MustParseAddr("10.213.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// .0 is the network, .1 the gateway, .7 the broadcast: .2 to .6.
+	var got []string
+	for i := range 5 {
+		ip, err := a.Allocate("ep" + string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ip.String())
+	}
+	if want := "10.213.0.2 10.213.0.3 10.213.0.4 10.213.0.5 10.213.0.6"; strings.Join(got, " ") != want {
+		t.Fatalf("allocated %v, want %s", got, want)
+	}
+	if _, err := a.Allocate("full"); !errors.Is(err, ErrNoAddress) {
+		t.Fatalf("exhausted subnet: %v", err)
+	}
+	a.Release(netip.MustParseAddr("10.213.0.4"), "someone-else") // not the owner: kept
+	if _, err := a.Allocate("x"); err == nil {
+		t.Fatal("a release by another owner freed the address")
+	}
+	a.Release(netip.MustParseAddr("10.213.0.4"), "epc")
+	if ip, err := a.Allocate("epf"); err != nil || ip.String() != "10.213.0.4" {
+		t.Fatalf("after release: %v %v, want the lowest free 10.213.0.4", ip, err)
+	}
+	if a.InUse() != 5 {
+		t.Fatalf("in use: %d", a.InUse())
+	}
+}
+
+func TestAllocatorReserve(t *testing.T) {
+	a, _ := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.1.254"))
+	ip := netip.MustParseAddr("10.213.1.10")
+	if err := a.Reserve(ip, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reserve(ip, "a"); err != nil {
+		t.Fatalf("reserving twice for the same owner: %v", err)
+	}
+	if err := a.Reserve(ip, "b"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("taken address: %v", err)
+	}
+	for _, bad := range []string{"10.213.1.0", "10.213.1.255", "10.213.2.1"} {
+		if err := a.Reserve(netip.MustParseAddr(bad), "c"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("Reserve(%s): %v", bad, err)
+		}
+	}
+	if err := a.Reserve(netip.MustParseAddr("10.213.1.254"), "c"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("the gateway: %v", err)
+	}
+	// The first allocation skips the gateway and the reserved address.
+	if ip, _ := a.Allocate("d"); ip.String() != "10.213.1.1" {
+		t.Fatalf("allocated %s", ip)
+	}
+	if _, err := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.9.1")); err == nil {
+		t.Fatal("a gateway outside the subnet was accepted")
+	}
+	if _, err := NewAllocator(netip.MustParsePrefix("10.213.1.0/31"), netip.Addr{}); err == nil {
+		t.Fatal("a /31 was accepted")
+	}
+}
+
+func TestOverlaps(t *testing.T) {
+	used := []netip.Prefix{netip.MustParsePrefix("10.213.0.0/24"), netip.MustParsePrefix("0.0.0.0/0")}
+	if _, over := Overlaps(netip.MustParsePrefix("10.213.0.128/25"), used); !over {
+		t.Error("a subnet inside another does not overlap")
+	}
+	if _, over := Overlaps(netip.MustParsePrefix("10.0.0.0/8"), used); !over {
+		t.Error("a subnet around another does not overlap")
+	}
+	if u, over := Overlaps(netip.MustParsePrefix("10.213.1.0/24"), used); over {
+		t.Errorf("disjoint subnets overlap (%s)", u)
+	}
+}
+
+func TestMACFor(t *testing.T) {
+	if got := net.HardwareAddr(MACFor(netip.MustParseAddr("172.17.0.2"))).String(); got != "02:42:ac:11:00:02" {
+		t.Fatal(got)
+	}
+}
+
+func TestStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "networks")
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Network{ID: "abc123" + NewID()[6:], Name: "front", Driver: DriverBridge, Subnet: netip.MustParsePrefix("10.213.0.0/24")}
+	b := &Network{ID: "abd456" + NewID()[6:], Name: "back", Driver: DriverBridge}
+	for _, n := range []*Network{a, b} {
+		if err := s.Put(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put(&Network{ID: NewID(), Name: "front"}); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	s2, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{"front": a.ID, a.ID: a.ID, "abd": b.ID, "back": b.ID} {
+		n, err := s2.Get(ref)
+		if err != nil || n.ID != want {
+			t.Errorf("Get(%s) = %v, %v", ref, n, err)
+		}
+	}
+	if n, _ := s2.Get("front"); n.Subnet != a.Subnet {
+		t.Errorf("subnet not kept: %v", n.Subnet)
+	}
+	if _, err := s2.Get("ab"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	if _, err := s2.Get("nope"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	if err := s2.Delete(a); err != nil {
+		t.Fatal(err)
+	}
+	if s3, _ := OpenStore(dir); len(s3.List()) != 1 {
+		t.Fatalf("after delete: %v", s3.List())
+	}
+}
