@@ -332,7 +332,7 @@ func commandOf(c *ctypes.Config) (string, []string) {
 // is mounted already.
 func (d *Daemon) mountRootfs(ctx context.Context, c *container.Container) error {
 	target := d.rootfsDir(c.ID)
-	if isMountPoint(target) {
+	if mount.IsMountPoint(target) {
 		return nil
 	}
 	ms, err := d.snapshots.Mounts(ctx, c.SnapshotKey)
@@ -350,7 +350,7 @@ func (d *Daemon) mountRootfs(ctx context.Context, c *container.Container) error 
 
 func (d *Daemon) unmountRootfs(c *container.Container) error {
 	target := d.rootfsDir(c.ID)
-	for isMountPoint(target) {
+	for mount.IsMountPoint(target) {
 		if err := unix.Unmount(target, 0); err != nil {
 			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
 				return fmt.Errorf("unmount %s: %w", target, err)
@@ -358,19 +358,6 @@ func (d *Daemon) unmountRootfs(c *container.Container) error {
 		}
 	}
 	return nil
-}
-
-// isMountPoint reports whether p is a mount point, by mount ID: a bind
-// mount of a directory on the same filesystem has the same st_dev.
-func isMountPoint(p string) bool {
-	var st, pst unix.Statx_t
-	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st) != nil {
-		return false
-	}
-	if unix.Statx(unix.AT_FDCWD, filepath.Dir(p), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &pst) != nil {
-		return false
-	}
-	return st.Mnt_id != pst.Mnt_id
 }
 
 // containerSpec generates c's runtime spec; dryRun skips what needs other

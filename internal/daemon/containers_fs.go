@@ -11,6 +11,7 @@ import (
 	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/mount"
 	"github.com/hako-dev/hako/internal/reference"
 	"github.com/hako-dev/hako/internal/registry"
 	ctypes "github.com/moby/moby/api/types/container"
@@ -40,7 +41,7 @@ func (d *Daemon) withRoot(ctx context.Context, ref string, fn func(root string) 
 	if c.State.Status == container.StatusRemoving || c.State.Status == container.StatusDead {
 		return fmt.Errorf("container %s is being removed: %w", c.ID, errdefs.ErrConflict)
 	}
-	mounted := isMountPoint(d.rootfsDir(c.ID))
+	mounted := mount.IsMountPoint(d.rootfsDir(c.ID))
 	if err := d.mountRootfs(ctx, c); err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (d *Daemon) ContainerExport(ctx context.Context, ref string, w io.Writer) e
 	}
 	c.Lock()
 	defer c.Unlock()
-	mounted := isMountPoint(d.rootfsDir(c.ID))
+	mounted := mount.IsMountPoint(d.rootfsDir(c.ID))
 	if err := d.mountRootfs(ctx, c); err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ import (
 type hostMounter struct{}
 
 func (hostMounter) Mount(ms []mount.Mount, target string) error { return mount.All(ms, target) }
-func (hostMounter) Mounted(target string) bool                  { return isMountPoint(target) }
+func (hostMounter) Mounted(target string) bool                  { return mount.IsMountPoint(target) }
 
 func (hostMounter) Unmount(target string) error {
 	if err := unix.Unmount(target, 0); err != nil {

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -107,4 +108,18 @@ func Unmount(target string) error {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
 	}
+}
+
+// IsMountPoint reports whether p is a mount point, by mount ID: a bind
+// mount of a directory on the same filesystem has the same st_dev, so
+// comparing devices is not enough.
+func IsMountPoint(p string) bool {
+	var st, pst unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st) != nil {
+		return false
+	}
+	if unix.Statx(unix.AT_FDCWD, filepath.Dir(p), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &pst) != nil {
+		return false
+	}
+	return st.Mnt_id != pst.Mnt_id
 }

@@ -194,19 +194,6 @@ func configureLoop(loopFD, fd int, name string) error {
 	return nil
 }
 
-// isMountPoint reports whether p is a mount point, by mount ID (a bind
-// mount of a directory on the same filesystem has the same st_dev).
-func isMountPoint(p string) bool {
-	var st, pst unix.Statx_t
-	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st) != nil {
-		return false
-	}
-	if unix.Statx(unix.AT_FDCWD, filepath.Dir(p), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &pst) != nil {
-		return false
-	}
-	return st.Mnt_id != pst.Mnt_id
-}
-
 // unmount unmounts everything mounted on p, lazily if busy (a container's
 // overlay still using it: its loop device then goes with the overlay).
 // p not existing or not being a mount point is not an error.

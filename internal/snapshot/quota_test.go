@@ -256,7 +256,7 @@ func TestQuotaOverlay(t *testing.T) {
 	if st.Size != size || st.Blocks*512 > 8<<20 {
 		t.Errorf("disk.img: %d bytes, %d allocated; want %d, sparse", st.Size, st.Blocks*512, size)
 	}
-	if !isMountPoint(filepath.Join(dir, "quota")) {
+	if !mount.IsMountPoint(filepath.Join(dir, "quota")) {
 		t.Fatal("quota not mounted")
 	}
 	if len(loopsUnder(t, root)) != 1 {
@@ -414,7 +414,7 @@ func TestQuotaRemount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !isMountPoint(quota) {
+	if !mount.IsMountPoint(quota) {
 		t.Fatal("Mounts did not mount the size limit filesystem")
 	}
 	c := mountOn(t, root, ms)

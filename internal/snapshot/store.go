@@ -227,7 +227,7 @@ func (s *store) mountQuotaLocked(i Info) error {
 		return nil
 	}
 	q := filepath.Join(s.dir(i.ID), quotaName)
-	if !isMountPoint(q) {
+	if !mount.IsMountPoint(q) {
 		if err := mountImage(filepath.Join(s.dir(i.ID), imageName), q); err != nil {
 			return fmt.Errorf("snapshot %q: size limit filesystem: %w", i.Key, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hako-dev/hako/internal/atomicfile"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime"
 	"golang.org/x/sys/unix"
@@ -300,7 +301,7 @@ func (s *Server) exitFile(p *proc) string {
 func (s *Server) exited(p *proc, x Exit) {
 	b, _ := json.Marshal(x)
 	if p.execID == "" { // execs are not worth a file: the daemon reads them live
-		writeFileAtomic(s.exitFile(p), b)
+		atomicfile.Write(s.exitFile(p), b, 0o600)
 	}
 	s.mu.Lock()
 	p.exit = &x
@@ -345,19 +346,4 @@ func (s *Server) events(c *net.UnixConn) {
 			return
 		}
 	}
-}
-
-func writeFileAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	f.Sync()
-	f.Close()
-	return os.Rename(tmp, p)
 }
