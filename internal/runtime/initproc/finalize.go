@@ -192,7 +192,8 @@ func (pr *proc) setupConsole() (*os.File, error) {
 // thread, then executes the program. It returns only on failure.
 func (pr *proc) exec() error {
 	p := pr.p
-	if err := setRlimits(p.Rlimits, pr.cfg.ClampLimits); err != nil {
+	late, err := setRlimits(p.Rlimits, pr.cfg.ClampLimits)
+	if err != nil {
 		return err
 	}
 	if p.OOMScoreAdj != nil {
@@ -261,12 +262,19 @@ func (pr *proc) exec() error {
 	if err := linux.MarkCloexecFrom(3 + pr.cfg.PreserveFDs); err != nil {
 		return fmt.Errorf("close runtime descriptors: %w", err)
 	}
+	// The address-space limits last: they bind this Go process too, and
+	// an allocation the runtime makes under a small RLIMIT_AS fails.
+	for _, l := range late {
+		if err := unix.Prlimit(0, l.res, &l.lim, nil); err != nil {
+			return fmt.Errorf("process.rlimits[%d] %s: %w", l.index, l.name, err)
+		}
+	}
 	if pr.filter != nil && p.NoNewPrivileges {
 		if err := pr.loadSeccomp(); err != nil {
 			return err
 		}
 	}
-	err := syscall.Exec(pr.path, p.Args, pr.env)
+	err = syscall.Exec(pr.path, p.Args, pr.env)
 	return execErr(p.Args[0], err)
 }
 
@@ -343,10 +351,45 @@ func (pr *proc) loadSeccomp() error {
 	return nil
 }
 
-func setRlimits(rl []specs.POSIXRlimit, clamp bool) error {
+// lateRlimit is a limit applied just before execve.
+type lateRlimit struct {
+	index int
+	name  string
+	res   int
+	lim   unix.Rlimit
+}
+
+// setRlimits applies the process's rlimits, except the address-space
+// ones (RLIMIT_AS, RLIMIT_DATA), which would bind the init's own Go
+// runtime for the rest of its work: of those only a raise of the hard
+// limit, which needs privileges the init drops later, is made now; the
+// limits themselves come back to be set right before execve.
+func setRlimits(rl []specs.POSIXRlimit, clamp bool) ([]lateRlimit, error) {
+	var late []lateRlimit
 	for i, r := range rl {
 		res, _ := linux.RlimitNumber(r.Type)
 		lim := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
+		if res == unix.RLIMIT_AS || res == unix.RLIMIT_DATA {
+			var cur unix.Rlimit
+			if err := unix.Prlimit(0, res, nil, &cur); err != nil {
+				return nil, fmt.Errorf("process.rlimits[%d] %s: %w", i, r.Type, err)
+			}
+			if lim.Max > cur.Max {
+				raise := unix.Rlimit{Cur: min(cur.Cur, lim.Max), Max: lim.Max}
+				if err := unix.Prlimit(0, res, &raise, nil); err != nil {
+					if err != unix.EPERM {
+						return nil, fmt.Errorf("process.rlimits[%d] %s: %w", i, r.Type, err)
+					}
+					if !clamp {
+						return nil, fmt.Errorf("process.rlimits[%d] %s: cannot raise the hard limit to %d above the current %d without CAP_SYS_RESOURCE (lower it, or ask the runtime to clamp limits)", i, r.Type, r.Hard, cur.Max)
+					}
+					lim.Max = cur.Max
+					lim.Cur = min(lim.Cur, lim.Max)
+				}
+			}
+			late = append(late, lateRlimit{index: i, name: r.Type, res: res, lim: lim})
+			continue
+		}
 		err := unix.Prlimit(0, res, &lim, nil)
 		if err == unix.EPERM {
 			var cur unix.Rlimit
@@ -356,15 +399,15 @@ func setRlimits(rl []specs.POSIXRlimit, clamp bool) error {
 					lim.Cur = min(lim.Cur, lim.Max)
 					err = unix.Prlimit(0, res, &lim, nil)
 				} else {
-					return fmt.Errorf("process.rlimits[%d] %s: cannot raise the hard limit to %d above the current %d without CAP_SYS_RESOURCE (lower it, or ask the runtime to clamp limits)", i, r.Type, r.Hard, cur.Max)
+					return nil, fmt.Errorf("process.rlimits[%d] %s: cannot raise the hard limit to %d above the current %d without CAP_SYS_RESOURCE (lower it, or ask the runtime to clamp limits)", i, r.Type, r.Hard, cur.Max)
 				}
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("process.rlimits[%d] %s: %w", i, r.Type, err)
+			return nil, fmt.Errorf("process.rlimits[%d] %s: %w", i, r.Type, err)
 		}
 	}
-	return nil
+	return late, nil
 }
 
 func setOOMScoreAdj(v int, clamp bool) error {
