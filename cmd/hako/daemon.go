@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/api/server"
+	buildrouter "github.com/hako-dev/hako/internal/api/server/router/build"
 	containerrouter "github.com/hako-dev/hako/internal/api/server/router/container"
 	imagerouter "github.com/hako-dev/hako/internal/api/server/router/image"
 	networkrouter "github.com/hako-dev/hako/internal/api/server/router/network"
@@ -74,7 +75,7 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 	if len(hosts) == 0 {
 		hosts = []string{"unix://" + filepath.Join(cfg.RunRoot, "hako.sock")}
 	}
-	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d), containerrouter.New(d), volumerouter.New(d), networkrouter.New(d))
+	handler := server.New(log, system.New(d, server.MinAPIVersion, server.MaxAPIVersion), imagerouter.New(d), containerrouter.New(d), volumerouter.New(d), networkrouter.New(d), buildrouter.New(d))
 	var listeners []net.Listener
 	for _, h := range hosts {
 		l, err := server.Listen(h, allowRemote)

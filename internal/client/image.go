@@ -22,7 +22,8 @@ type JSONMessage struct {
 		Current int64 `json:"current,omitempty"`
 		Total   int64 `json:"total,omitempty"`
 	} `json:"progressDetail,omitempty"`
-	Error       string `json:"error,omitempty"`
+	Aux         json.RawMessage `json:"aux,omitempty"`
+	Error       string          `json:"error,omitempty"`
 	ErrorDetail *struct {
 		Message string `json:"message"`
 	} `json:"errorDetail,omitempty"`
@@ -209,4 +210,43 @@ type DiskUsage struct {
 func (c *Client) SystemDF(ctx context.Context) (*DiskUsage, error) {
 	var du DiskUsage
 	return &du, c.do(ctx, http.MethodGet, "/system/df", nil, nil, &du)
+}
+
+// BuildOptions are POST /build's parameters.
+type BuildOptions struct {
+	Tags       []string
+	Dockerfile string
+	BuildArgs  map[string]*string
+	Labels     map[string]string
+	Quiet      bool
+	NoCache    bool
+}
+
+// ImageBuild builds an image from a context tar, calling fn for each
+// message of the build's stream; an error the build reports is returned.
+func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o BuildOptions, fn func(JSONMessage)) error {
+	q := url.Values{"t": o.Tags}
+	if o.Dockerfile != "" {
+		q.Set("dockerfile", o.Dockerfile)
+	}
+	if len(o.BuildArgs) > 0 {
+		b, _ := json.Marshal(o.BuildArgs)
+		q.Set("buildargs", string(b))
+	}
+	if len(o.Labels) > 0 {
+		b, _ := json.Marshal(o.Labels)
+		q.Set("labels", string(b))
+	}
+	if o.Quiet {
+		q.Set("q", "1")
+	}
+	if o.NoCache {
+		q.Set("nocache", "1")
+	}
+	resp, err := c.stream(ctx, http.MethodPost, "/build", q, buildContext)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return readStream(resp.Body, fn)
 }

@@ -1,0 +1,113 @@
+// Package build serves the Engine API's POST /build with the classic
+// builder's JSON stream.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/hako-dev/hako/internal/api/server/httputil"
+	"github.com/hako-dev/hako/internal/builder"
+	"github.com/hako-dev/hako/internal/errdefs"
+)
+
+// Backend is what builds need from the engine.
+type Backend interface {
+	builder.Backend
+}
+
+// Router serves POST /build.
+type Router struct{ b Backend }
+
+// New returns the build router.
+func New(b Backend) *Router { return &Router{b: b} }
+
+// Routes implements httputil.Router.
+func (r *Router) Routes() []httputil.Route {
+	return []httputil.Route{
+		{Method: http.MethodPost, Path: "/build", Handler: r.build},
+	}
+}
+
+type message struct {
+	Stream      string       `json:"stream,omitempty"`
+	Aux         *aux         `json:"aux,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	ErrorDetail *errorDetail `json:"errorDetail,omitempty"`
+}
+
+type aux struct {
+	ID string `json:"ID"`
+}
+
+type errorDetail struct {
+	Message string `json:"message"`
+}
+
+func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	// The body is the context, whatever its Content-Type says: only the
+	// query carries parameters.
+	q := req.URL.Query()
+	o := builder.Options{
+		Context:    req.Body,
+		Dockerfile: q.Get("dockerfile"),
+		Tags:       q["t"],
+		Quiet:      boolValue(q.Get("q")),
+	}
+	if v := q.Get("buildargs"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
+			return fmt.Errorf("invalid buildargs: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+	}
+	if v := q.Get("labels"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
+			return fmt.Errorf("invalid labels: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+	}
+	if t := q.Get("target"); t != "" {
+		return fmt.Errorf("--target is not supported yet: hako builds single-stage Dockerfiles: %w", errdefs.ErrInvalidArgument)
+	}
+	if v := q.Get("remote"); v != "" {
+		return fmt.Errorf("remote build contexts are not supported: send the context as the request body: %w", errdefs.ErrInvalidArgument)
+	}
+	st := &stream{w: w, enc: json.NewEncoder(w)}
+	if _, err := builder.Build(ctx, r.b, o, st); err != nil {
+		st.send(message{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
+	}
+	return nil
+}
+
+// stream writes the build's JSON messages; it implements
+// builder.Reporter.
+type stream struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	enc     *json.Encoder
+	started bool
+}
+
+func (s *stream) send(m message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.w.Header().Set("Content-Type", "application/json")
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	s.enc.Encode(m)
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *stream) Stream(line string) { s.send(message{Stream: line}) }
+func (s *stream) ImageID(id string)  { s.send(message{Aux: &aux{ID: id}}) }
+
+func boolValue(v string) bool {
+	v = strings.ToLower(strings.TrimSpace(v))
+	return v != "" && v != "0" && v != "no" && v != "false" && v != "none"
+}

@@ -1,0 +1,106 @@
+package build
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	ctypes "github.com/moby/moby/api/types/container"
+	imagetypes "github.com/moby/moby/api/types/image"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// fake commits config-only steps and knows no images.
+type fake struct {
+	n    int
+	tags []string
+	cfg  ocispec.ImageConfig
+}
+
+func (f *fake) BuildImage(ctx context.Context, ref string) (string, ocispec.ImageConfig, error) {
+	return "", ocispec.ImageConfig{}, errors.New("No such image: " + ref)
+}
+
+func (f *fake) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(string), out io.Writer) (int, error) {
+	return 0, errors.New("no containers here")
+}
+
+func (f *fake) BuildCommit(ctx context.Context, base, container string, layer io.Reader, cfg ocispec.ImageConfig, createdBy string) (string, error) {
+	f.n++
+	f.cfg = cfg
+	return fmt.Sprintf("sha256:%064d", f.n), nil
+}
+
+func (f *fake) ImageIsDir(ctx context.Context, image, path string) bool { return false }
+
+func (f *fake) ContainerRemove(ctx context.Context, ref string, force, volumes bool) error {
+	return nil
+}
+
+func (f *fake) TagImage(ctx context.Context, src, repo, tag string) error {
+	f.tags = append(f.tags, repo)
+	return nil
+}
+
+func (f *fake) RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error) {
+	return nil, nil
+}
+
+func contextWith(dockerfile string) io.Reader {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "custom.Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))})
+	tw.Write([]byte(dockerfile))
+	tw.Close()
+	return &buf
+}
+
+func TestBuildStream(t *testing.T) {
+	f := &fake{}
+	r := New(f)
+	req := httptest.NewRequest("POST", `/build?t=a&t=b:2&dockerfile=custom.Dockerfile&buildargs={"V":"x"}&labels={"l":"1"}`, contextWith("FROM scratch\nARG V\nLABEL v=$V\n"))
+	w := httptest.NewRecorder()
+	if err := r.build(context.Background(), w, req, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"stream":"Step 1/3 : FROM scratch\n"}
+{"stream":"Step 2/3 : ARG V\n"}
+{"stream":" ---\u003e 000000000000\n"}
+{"stream":"Step 3/3 : LABEL v=$V\n"}
+{"stream":" ---\u003e 000000000000\n"}
+{"stream":" ---\u003e 000000000000\n"}
+{"aux":{"ID":"sha256:0000000000000000000000000000000000000000000000000000000000000003"}}
+{"stream":"Successfully built 000000000000\n"}
+{"stream":"Successfully tagged a:latest\n"}
+{"stream":"Successfully tagged b:2\n"}
+`
+	if got := w.Body.String(); got != want {
+		t.Errorf("stream:\n%s\nwant:\n%s", got, want)
+	}
+	if f.cfg.Labels["v"] != "x" || f.cfg.Labels["l"] != "1" {
+		t.Errorf("labels %v", f.cfg.Labels)
+	}
+}
+
+func TestBuildStreamError(t *testing.T) {
+	req := httptest.NewRequest("POST", "/build", contextWith("x"))
+	w := httptest.NewRecorder()
+	if err := New(&fake{}).build(context.Background(), w, req, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Body.String(); !strings.Contains(got, `"errorDetail":{"message":"Cannot locate specified Dockerfile: Dockerfile"}`) {
+		t.Errorf("stream: %s", got)
+	}
+	req = httptest.NewRequest("POST", "/build?dockerfile=custom.Dockerfile", contextWith("FROM busybox\n"))
+	w = httptest.NewRecorder()
+	New(&fake{}).build(context.Background(), w, req, nil)
+	if got := w.Body.String(); !strings.Contains(got, `"error":"dockerfile line 1: No such image: busybox"`) {
+		t.Errorf("stream: %s", got)
+	}
+}

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hako-dev/hako/internal/client"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/spf13/cobra"
+)
+
+func newBuild(c *CLI) *cobra.Command {
+	var (
+		tags, buildArgs, labels []string
+		file                    string
+		quiet, noCache          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] PATH | -",
+		Short: "build an image from a Dockerfile",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, BuildArgs: map[string]*string{}, Labels: map[string]string{}}
+			for _, a := range buildArgs {
+				k, v, ok := strings.Cut(a, "=")
+				if !ok {
+					// docker: a bare name takes its value from the environment.
+					ev, set := os.LookupEnv(k)
+					if !set {
+						continue
+					}
+					v = ev
+				}
+				o.BuildArgs[k] = &v
+			}
+			for _, l := range labels {
+				k, v, _ := strings.Cut(l, "=")
+				o.Labels[k] = v
+			}
+			var body io.Reader
+			if args[0] == "-" {
+				var err error
+				if body, err = stdinContext(cmd.InOrStdin()); err != nil {
+					return &StatusError{Status: 1, Err: fmt.Errorf("unable to prepare context: %w", err)}
+				}
+			} else {
+				st, err := os.Stat(args[0])
+				if err != nil {
+					return &StatusError{Status: 1, Err: fmt.Errorf("unable to prepare context: %w", err)}
+				}
+				if !st.IsDir() {
+					return &StatusError{Status: 1, Err: fmt.Errorf("unable to prepare context: %s is not a directory", args[0])}
+				}
+				if file != "" {
+					// -f is relative to the working directory, as docker's.
+					abs, err := filepath.Abs(file)
+					if err != nil {
+						return &StatusError{Status: 1, Err: err}
+					}
+					ctxAbs, err := filepath.Abs(args[0])
+					if err != nil {
+						return &StatusError{Status: 1, Err: err}
+					}
+					rel, err := filepath.Rel(ctxAbs, abs)
+					if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+						return &StatusError{Status: 1, Err: fmt.Errorf("the Dockerfile (%s) must be within the build context (%s)", file, args[0])}
+					}
+					o.Dockerfile = filepath.ToSlash(rel)
+				}
+				pr, pw := io.Pipe()
+				go func() { pw.CloseWithError(tarContext(pw, args[0])) }()
+				defer pr.Close()
+				body = pr
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var id string
+			err = cl.ImageBuild(ctx, body, o, func(m client.JSONMessage) {
+				if m.Stream != "" && !quiet {
+					io.WriteString(c.Out, m.Stream)
+				}
+				if len(m.Aux) > 0 {
+					var a struct{ ID string }
+					if json.Unmarshal(m.Aux, &a) == nil && a.ID != "" {
+						id = a.ID
+					}
+				}
+			})
+			if err != nil {
+				return daemonError(c, err)
+			}
+			if quiet {
+				fmt.Fprintln(c.Out, id)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&tags, "tag", "t", nil, "name and optionally a tag (name:tag) for the image")
+	f.StringVarP(&file, "file", "f", "", "name of the Dockerfile (default: PATH/Dockerfile)")
+	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build-time variable (k=v)")
+	f.StringArrayVar(&labels, "label", nil, "set metadata for the image (k=v)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "suppress the build output and print the image ID on success")
+	f.BoolVar(&noCache, "no-cache", false, "do not use cache when building the image (hako has no build cache yet)")
+	return cmd
+}
+
+// tarContext writes the directory dir as a build context, leaving out
+// what its .dockerignore excludes (the Dockerfile and .dockerignore are
+// always sent, as docker does).
+func tarContext(w io.Writer, dir string) error {
+	var pm *patternmatcher.PatternMatcher
+	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
+		patterns, err := ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read .dockerignore: %w", err)
+		}
+		if pm, err = patternmatcher.New(patterns); err != nil {
+			return fmt.Errorf(".dockerignore: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if pm != nil && rel != "Dockerfile" && rel != ".dockerignore" {
+			skip, err := pm.MatchesOrParentMatches(rel)
+			if err != nil {
+				return err
+			}
+			if skip {
+				if d.IsDir() && !pm.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(tw, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// stdinContext is the context `build -` sends: stdin itself when it is a
+// tar (plain or gzip), else a context holding stdin as its Dockerfile, as
+// docker's `build - < Dockerfile`.
+func stdinContext(in io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(in, 1024)
+	head, err := br.Peek(512)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, err
+	}
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		return br, nil
+	}
+	if len(head) >= 262 && string(head[257:262]) == "ustar" {
+		return br, nil
+	}
+	df, err := io.ReadAll(br)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))}); err != nil {
+		return nil, err
+	}
+	tw.Write(df)
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return &buf, nil
+}

@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const buildDockerfile = `FROM busybox
+ENV A=1
+WORKDIR /app
+COPY hello.txt .
+RUN echo built > /app/built && cat hello.txt
+CMD ["cat","/app/built"]
+`
+
+func buildContext(t *testing.T, dockerfile string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range map[string]string{"Dockerfile": dockerfile, "hello.txt": "hello from the context\n", "secret.txt": "no\n", ".dockerignore": "secret.txt\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestBuild(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	dir := buildContext(t, buildDockerfile)
+	out := e.must("build", "-t", "built:1", dir)
+	for _, want := range []string{"Step 1/6 : FROM busybox\n", "Step 5/6 : RUN echo built > /app/built && cat hello.txt\n", "hello from the context\n", "Successfully built ", "Successfully tagged built:1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := e.must("run", "--rm", "built:1"); got != "built\n" {
+		t.Errorf("run: %q", got)
+	}
+	if got := e.must("run", "--rm", "built:1", "cat", "/app/hello.txt"); got != "hello from the context\n" {
+		t.Errorf("run cat hello.txt: %q", got)
+	}
+	if got := e.must("run", "--rm", "built:1", "sh", "-c", "echo $A; pwd; ls /app"); got != "1\n/app\nbuilt\nhello.txt\n" {
+		t.Errorf("env/workdir/files: %q", got)
+	}
+	hist := e.must("history", "--no-trunc", "built:1")
+	for _, want := range []string{"ENV A=1", "WORKDIR /app", "COPY hello.txt .", "/bin/sh -c echo built > /app/built && cat hello.txt", `CMD ["cat","/app/built"]`} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history lacks %q:\n%s", want, hist)
+		}
+	}
+	if ps := e.must("ps", "-aq"); ps != "" {
+		t.Errorf("containers left behind: %q", ps)
+	}
+
+	// A tar on stdin, quiet: only the ID.
+	tarCmd := exec.Command("tar", "-C", dir, "-c", ".")
+	tarOut, err := tarCmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := e.cmd("build", "-q", "-t", "built:2", "-")
+	cmd.Stdin = strings.NewReader(string(tarOut))
+	q, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(q), "sha256:") {
+		t.Errorf("build -q -: %v: %q", err, q)
+	}
+	// No build cache yet: the steps' intermediate images are not kept.
+	if imgs := strings.Fields(e.must("images", "-q")); len(imgs) != 3 {
+		t.Errorf("images after two builds: %v", imgs)
+	}
+
+	// COPY into a directory the image has keeps the name; WORKDIR
+	// alone is enough to run in; -f names another Dockerfile.
+	df := "FROM busybox\nCOPY hello.txt /etc\nWORKDIR /new/dir\nUSER 1000\nRUN id -u > /tmp/uid\nCMD pwd; cat /etc/hello.txt /tmp/uid\n"
+	if err := os.WriteFile(filepath.Join(dir, "other.Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must("build", "-t", "other", "-f", filepath.Join(dir, "other.Dockerfile"), dir)
+	if got := e.must("run", "--rm", "other"); got != "/new/dir\nhello from the context\n1000\n" {
+		t.Errorf("run other: %q", got)
+	}
+
+	// `build - < Dockerfile`: a Dockerfile alone on stdin.
+	cmd = e.cmd("build", "-t", "plain", "-")
+	cmd.Stdin = strings.NewReader("FROM busybox\nCMD [\"echo\", \"plain\"]\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("build - < Dockerfile: %v\n%s", err, out)
+	}
+	if got := e.must("run", "--rm", "plain"); got != "plain\n" {
+		t.Errorf("run plain: %q", got)
+	}
+}
+
+func TestBuildFailingRun(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	dir := buildContext(t, "FROM busybox\nENV A=1\nRUN exit 3\n")
+	out, errOut, code := e.hako("build", "-t", "bad", dir)
+	if code == 0 || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "returned a non-zero code: 3") {
+		t.Errorf("build: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if ps := e.must("ps", "-aq"); ps != "" {
+		t.Errorf("containers left behind: %q", ps)
+	}
+	if _, _, code := e.hako("image", "inspect", "bad"); code == 0 {
+		t.Errorf("a failed build tagged its image")
+	}
+	if imgs := strings.Fields(e.must("images", "-q")); len(imgs) != 1 {
+		t.Errorf("images after a failed build: %v", imgs)
+	}
+	// COPY of a file .dockerignore leaves out fails.
+	dir = buildContext(t, "FROM busybox\nCOPY secret.txt /\n")
+	if _, errOut, code := e.hako("build", dir); code == 0 || !strings.Contains(errOut, "secret.txt") {
+		t.Errorf("COPY of an ignored file: exit %d: %s", code, errOut)
+	}
+}
+
+func TestBuildDockerCLI(t *testing.T) {
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("needs the docker CLI")
+	}
+	e := newHakoEnv(t)
+	e.busybox()
+	dir := buildContext(t, buildDockerfile)
+	cmd := exec.Command(docker, "build", "-t", "viadocker", dir)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock(), "DOCKER_BUILDKIT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Successfully tagged viadocker:latest") {
+		t.Fatalf("docker build: %v\n%s\ndaemon log: %s", err, out, e.daemonLog())
+	}
+	if got := e.must("run", "--rm", "viadocker"); got != "built\n" {
+		t.Errorf("run: %q", got)
+	}
+}
