@@ -90,6 +90,7 @@ func (e *hakoEnv) stopDaemon() {
 			cancel()
 		}
 	}
+	defer removeEmptyCgroupParents()
 	defer e.stopMonitor()
 	if pid <= 0 {
 		return
@@ -251,4 +252,14 @@ func alive(pid int) bool {
 		}
 	}
 	return false
+}
+
+// removeEmptyCgroupParents removes the daemons' parent cgroups
+// (/sys/fs/cgroup/*/hako) once no container is left in them; rmdir
+// fails on a cgroup still in use, so another test's daemon keeps its own.
+func removeEmptyCgroupParents() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/hako")
+	for _, d := range dirs {
+		os.Remove(d)
+	}
 }
