@@ -277,3 +277,40 @@ func joinAny(v any, sep string) (string, error) {
 	}
 	return strings.Join(parts, sep), nil
 }
+
+// inspectEach prints what get returns for each name through format (as
+// inspect does), reporting each failure and exiting 1 if any.
+func inspectEach(cmd *cobra.Command, c *CLI, format string, names []string, get func(ctx context.Context, cl *client.Client, name string) (any, json.RawMessage, error)) error {
+	ctx := ctxOf(cmd)
+	ins, err := newInspector(format)
+	if err != nil {
+		return &StatusError{Status: 64, Err: err}
+	}
+	cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, name := range names {
+		v, raw, err := get(ctx, cl, name)
+		if err == nil {
+			err = ins.add(v, raw)
+		}
+		if err != nil {
+			failed = true
+			var ae *client.Error
+			if errors.As(err, &ae) {
+				fmt.Fprintf(c.Err, "Error response from daemon: %s\n", ae.Msg)
+			} else {
+				fmt.Fprintf(c.Err, "Error: %v\n", err)
+			}
+		}
+	}
+	if err := ins.flush(c.Out); err != nil {
+		return err
+	}
+	if failed {
+		return &StatusError{Status: 1}
+	}
+	return nil
+}

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
+	"context"
+	"encoding/json"
 
 	"github.com/hako-dev/hako/internal/client"
 	"github.com/spf13/cobra"
@@ -15,38 +15,9 @@ func newVolumeInspect(c *CLI) *cobra.Command {
 		Short: "show volumes' details as JSON",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := ctxOf(cmd)
-			ins, err := newInspector(format)
-			if err != nil {
-				return &StatusError{Status: 64, Err: err}
-			}
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
-			failed := false
-			for _, name := range args {
-				v, raw, err := cl.VolumeInspect(ctx, name)
-				if err == nil {
-					err = ins.add(v, raw)
-				}
-				if err != nil {
-					failed = true
-					var ae *client.Error
-					if errors.As(err, &ae) {
-						fmt.Fprintf(c.Err, "Error response from daemon: %s\n", ae.Msg)
-					} else {
-						fmt.Fprintf(c.Err, "Error: %v\n", err)
-					}
-				}
-			}
-			if err := ins.flush(c.Out); err != nil {
-				return err
-			}
-			if failed {
-				return &StatusError{Status: 1}
-			}
-			return nil
+			return inspectEach(cmd, c, format, args, func(ctx context.Context, cl *client.Client, name string) (any, json.RawMessage, error) {
+				return cl.VolumeInspect(ctx, name)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output: json, or a Go template ({{.Mountpoint}}, {{json .Labels}}, ...)")
