@@ -50,10 +50,7 @@ func newContainerPrune(c *CLI) *cobra.Command {
 				return err
 			}
 			if !force {
-				fmt.Fprint(c.Out, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")
-				var answer string
-				fmt.Fscanln(cmd.InOrStdin(), &answer)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				if !confirm(cmd, c, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ") {
 					return nil
 				}
 			}
@@ -128,4 +125,14 @@ func eachContainer(ctx context.Context, c *CLI, names []string, op func(ctx cont
 		return &StatusError{Status: 1}
 	}
 	return nil
+}
+
+// confirm prints a prune's warning and question, and reports whether the
+// user answered y or yes.
+func confirm(cmd *cobra.Command, c *CLI, question string) bool {
+	fmt.Fprint(c.Out, question)
+	var answer string
+	fmt.Fscanln(cmd.InOrStdin(), &answer)
+	a := strings.ToLower(strings.TrimSpace(answer))
+	return a == "y" || a == "yes"
 }

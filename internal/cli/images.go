@@ -509,10 +509,7 @@ func newImagePrune(c *CLI) *cobra.Command {
 				if all {
 					what = "all images without at least one container associated to them"
 				}
-				fmt.Fprintf(c.Out, "WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] ", what)
-				var answer string
-				fmt.Fscanln(cmd.InOrStdin(), &answer)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				if !confirm(cmd, c, fmt.Sprintf("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] ", what)) {
 					return nil
 				}
 			}

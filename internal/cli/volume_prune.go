@@ -32,10 +32,7 @@ func newVolumePrune(c *CLI) *cobra.Command {
 				if all {
 					what = "all local volumes"
 				}
-				fmt.Fprintf(c.Out, "WARNING! This will remove %s not used by at least one container.\nAre you sure you want to continue? [y/N] ", what)
-				var answer string
-				fmt.Fscanln(cmd.InOrStdin(), &answer)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				if !confirm(cmd, c, fmt.Sprintf("WARNING! This will remove %s not used by at least one container.\nAre you sure you want to continue? [y/N] ", what)) {
 					return nil
 				}
 			}
