@@ -212,10 +212,13 @@ func followTTYSize(ctx context.Context, out any, resize func(ctx context.Context
 	ctx, cancel := context.WithCancel(ctx)
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, unix.SIGWINCH)
+	// The first resize is made before returning, so that the size is set
+	// before any input reaches the container (and is not cancelled by a
+	// container that exits at once).
+	if h, w := ttySize(out); h > 0 || w > 0 {
+		resize(ctx, h, w)
+	}
 	go func() {
-		if h, w := ttySize(out); h > 0 || w > 0 {
-			resize(ctx, h, w)
-		}
 		for {
 			select {
 			case <-ctx.Done():
