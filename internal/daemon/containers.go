@@ -52,7 +52,13 @@ func (d *Daemon) rootfsDir(id string) string { return filepath.Join(d.bundleDir(
 
 // ContainerCreate makes a container from an image: a record, a writable
 // snapshot over the image's layers, and nothing running yet.
-func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctypes.CreateResponse, retErr error) {
+func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (ctypes.CreateResponse, error) {
+	return d.createContainer(ctx, req, nil)
+}
+
+// createContainer is ContainerCreate; extend, when set, completes the
+// record before anything is made from it (the CRI's additions).
+func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend func(*container.Container)) (_ ctypes.CreateResponse, retErr error) {
 	var resp ctypes.CreateResponse
 	cfg, hc := req.Config, req.HostConfig
 	if cfg == nil {
@@ -125,6 +131,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	}
 	if hc.LogConfig.Type == "json-file" {
 		c.LogPath = filepath.Join(c.Dir, c.ID+"-json.log")
+	}
+	if extend != nil {
+		extend(c)
 	}
 	if req.Name != "" {
 		c.Name = "/" + strings.TrimPrefix(req.Name, "/")
@@ -544,7 +553,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	cs := c.HostConfig.ConsoleSize
 	pid, err := d.monitor.Create(c.ID, monitor.CreateOptions{
 		Bundle: bundle, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
-		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, ConsoleSize: [2]uint{cs[0], cs[1]},
+		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogFormat: c.LogFormat, ConsoleSize: [2]uint{cs[0], cs[1]},
 	})
 	if err != nil {
 		return err
@@ -1029,6 +1038,9 @@ func parseSignal(s string) (unix.Signal, error) {
 // logOptions is where and how the monitor logs c's output ("" path:
 // not at all).
 func (d *Daemon) logOptions(c *container.Container) (string, int64, int) {
+	if c.LogFormat == "cri" {
+		return c.LogPath, 0, 0
+	}
 	if c.HostConfig.LogConfig.Type == "none" || c.LogPath == "" {
 		return "", 0, 0
 	}

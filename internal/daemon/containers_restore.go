@@ -256,7 +256,7 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 				d.cs.mu.Lock()
 				held := d.cs.stdio[c.ID]
 				d.cs.mu.Unlock()
-				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, Stdio: held}
+				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogFormat: c.LogFormat, Stdio: held}
 				if err := d.monitor.Adopt(c.ID, st.Pid, o); err == nil {
 					c.Unlock()
 					return

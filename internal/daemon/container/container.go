@@ -82,6 +82,9 @@ type Container struct {
 	State           State
 	RestartCount    int
 	LogPath         string
+	// LogFormat is "" (json-file, under Dir) or "cri": the Kubernetes CRI
+	// log format at the LogPath kubelet chose.
+	LogFormat string `json:",omitempty"`
 	Dir             string `json:"-"` // ROOT/containers/ID
 
 	mu      sync.Mutex
