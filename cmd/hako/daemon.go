@@ -54,7 +54,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&runRoot, "runroot", envOr("HAKO_RUNROOT", daemon.DefaultRunRoot), "runtime state and the default socket (env HAKO_RUNROOT)")
 	f.BoolVar(&allowRemote, "allow-remote-tcp", false, "allow tcp:// on non-loopback addresses (the API gives root on this host)")
 	f.BoolVarP(&debug, "debug", "D", false, "log debug messages")
-	f.StringVar(&hostsDir, "registry-hosts-dir", "", "directory of registry mirror and TLS settings in containerd's hosts.toml layout (DIR/<registry host>/hosts.toml)")
+	f.StringVar(&hostsDir, "registry-hosts-dir", envOr("HAKO_REGISTRY_HOSTS_DIR", "/etc/hako/certs.d"), "registry mirrors and TLS settings in containerd's hosts.toml layout, DIR/<registry host>/hosts.toml (env HAKO_REGISTRY_HOSTS_DIR)")
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
 	f.StringVarP(&bridge, "bridge", "b", envOr("HAKO_BRIDGE", "hako0"), "the default network's bridge; it also names the daemon's nftables chains, so daemons side by side need their own (env HAKO_BRIDGE)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")
