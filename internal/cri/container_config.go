@@ -10,8 +10,8 @@ import (
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	ctypes "github.com/moby/moby/api/types/container"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // engineConfig translates a CRI container config, in its sandbox, to the

@@ -14,10 +14,10 @@ import (
 	"github.com/hako-dev/hako/internal/api/types"
 	"github.com/hako-dev/hako/internal/errdefs"
 	ctypes "github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
-	"golang.org/x/sys/unix"
 )
 
 // hijacked is the engine's end of an in-process stream: it reads the

@@ -14,8 +14,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/hako-dev/hako/internal/errdefs"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // cniNetwork attaches pods to the network that the first configuration

@@ -57,10 +57,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	nsOpts := lx.GetSecurityContext().GetNamespaceOptions()
 	hostNet := nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE
 	hc := &ctypes.HostConfig{
-		Binds:        []string{exe + ":" + pauseTarget + ":ro"},
-		NetworkMode:  "none",
-		IpcMode:      "shareable",
-		Sysctls:      lx.GetSysctls(),
+		Binds:       []string{exe + ":" + pauseTarget + ":ro"},
+		NetworkMode: "none",
+		IpcMode:     "shareable",
+		Sysctls:     lx.GetSysctls(),
 	}
 	hc.CgroupParent = lx.GetCgroupParent()
 	if hostNet {

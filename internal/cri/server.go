@@ -31,9 +31,9 @@ import (
 	"path/filepath"
 	"sync"
 
+	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming"
-	"google.golang.org/grpc"
 )
 
 // Config is how the service is set up.

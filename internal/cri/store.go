@@ -11,8 +11,8 @@ import (
 
 	"github.com/hako-dev/hako/internal/atomicfile"
 	"github.com/hako-dev/hako/internal/errdefs"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // sandbox is what the CRI keeps of a pod sandbox; its ID is its infra

@@ -85,7 +85,7 @@ type Container struct {
 	// LogFormat is "" (json-file, under Dir) or "cri": the Kubernetes CRI
 	// log format at the LogPath kubelet chose.
 	LogFormat string `json:",omitempty"`
-	Dir             string `json:"-"` // ROOT/containers/ID
+	Dir       string `json:"-"` // ROOT/containers/ID
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every state change

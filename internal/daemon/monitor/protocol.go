@@ -53,17 +53,17 @@ type Request struct {
 	ExecID string `json:"execId,omitempty"`
 
 	// create
-	Bundle      string  `json:"bundle,omitempty"`
-	Tty         bool    `json:"tty,omitempty"`
-	OpenStdin   bool    `json:"openStdin,omitempty"`
-	StdinOnce   bool    `json:"stdinOnce,omitempty"`
-	LogPath     string  `json:"logPath,omitempty"`
-	LogMaxSize  int64   `json:"logMaxSize,omitempty"`
-	LogMaxFiles int     `json:"logMaxFiles,omitempty"`
+	Bundle      string `json:"bundle,omitempty"`
+	Tty         bool   `json:"tty,omitempty"`
+	OpenStdin   bool   `json:"openStdin,omitempty"`
+	StdinOnce   bool   `json:"stdinOnce,omitempty"`
+	LogPath     string `json:"logPath,omitempty"`
+	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
+	LogMaxFiles int    `json:"logMaxFiles,omitempty"`
 	// LogFormat is "" for docker's json-file or "cri" for the Kubernetes
 	// CRI format (no rotation by the monitor: kubelet rotates, then asks
 	// for "reopen-log").
-	LogFormat string `json:"logFormat,omitempty"`
+	LogFormat   string  `json:"logFormat,omitempty"`
 	ConsoleSize [2]uint `json:"consoleSize,omitempty"` // height, width
 
 	// exec
