@@ -36,6 +36,7 @@ func startCRI(log *slog.Logger, d *daemon.Daemon, o criOptions) (func(), error) 
 	svc, err := cri.New(d, cri.Config{
 		StateDir:      filepath.Join(cfg.Root, "cri"),
 		NetNSDir:      filepath.Join(cfg.RunRoot, "cri", "netns"),
+		ShmDir:        filepath.Join(cfg.RunRoot, "cri", "shm"),
 		CNIConfDir:    o.cniConfDir,
 		CNIBinDirs:    o.cniBinDirs,
 		StreamAddress: o.streamAddress,

@@ -67,6 +67,8 @@ func engineConfig(cfg *runtimeapi.ContainerConfig, sb *sandbox, imageRef string)
 	}
 	if podNS.GetIpc() == runtimeapi.NamespaceMode_NODE {
 		hc.IpcMode = "host"
+	} else if sb.Shm != "" {
+		hc.Binds = append(hc.Binds, sb.Shm+":/dev/shm:rw")
 	}
 	ns := sc.GetNamespaceOptions()
 	switch ns.GetPid() {

@@ -2,16 +2,20 @@ package cri
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hako-dev/hako/internal/api/types"
 	"github.com/hako-dev/hako/internal/errdefs"
 	ctypes "github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -90,6 +94,18 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if r := lx.GetResources(); r != nil {
 		setResources(&hc.Resources, r)
 	}
+	shm := ""
+	if hc.IpcMode != "host" {
+		if shm, err = mountShm(s.cfg.ShmDir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if retErr != nil {
+				unmountShm(shm)
+			}
+		}()
+		hc.Binds = append(hc.Binds, shm+":/dev/shm:rw")
+	}
 	user := ""
 	if u := sc.GetRunAsUser(); u != nil {
 		user = fmt.Sprint(u.Value)
@@ -115,7 +131,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	}
 	unlock := s.lock(id)
 	defer unlock()
-	sb := &sandbox{ID: id, Config: cfg, RuntimeHandler: req.RuntimeHandler, CreatedAt: time.Now().UnixNano()}
+	sb := &sandbox{ID: id, Config: cfg, RuntimeHandler: req.RuntimeHandler, CreatedAt: time.Now().UnixNano(), Shm: shm}
 	defer func() {
 		if retErr != nil {
 			cctx := context.WithoutCancel(ctx)
@@ -157,6 +173,35 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	s.events.sandboxEvent(s, sb.ID, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	s.events.sandboxEvent(s, sb.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// mountShm mounts a new tmpfs for a pod's /dev/shm under dir (the
+// size and flags of the engine's default /dev/shm).
+func mountShm(dir string) (string, error) {
+	var b [12]byte
+	rand.Read(b[:])
+	p := filepath.Join(dir, hex.EncodeToString(b[:]))
+	if err := os.Mkdir(p, 0o755); err != nil {
+		return "", fmt.Errorf("the pod's /dev/shm: %w", err)
+	}
+	if err := unix.Mount("shm", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=67108864"); err != nil {
+		os.Remove(p)
+		return "", fmt.Errorf("the pod's /dev/shm: %w", err)
+	}
+	return p, nil
+}
+
+func unmountShm(p string) error {
+	if p == "" {
+		return nil
+	}
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount the pod's /dev/shm: %w", err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // dnsConfig applies a pod's DNS configuration to the engine's.
@@ -248,6 +293,9 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	}
 	if err := s.b.ContainerRemove(ctx, sb.ID, true, true); err != nil && !errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("remove the pod sandbox: %w", err)
+	}
+	if err := unmountShm(sb.Shm); err != nil {
+		return nil, err
 	}
 	if err := s.store.delete(sb.ID); err != nil {
 		return nil, err

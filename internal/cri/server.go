@@ -42,6 +42,8 @@ type Config struct {
 	StateDir string
 	// NetNSDir holds the pinned network namespaces of pods (RUNROOT/cri/netns).
 	NetNSDir string
+	// ShmDir holds the pods' /dev/shm tmpfs mounts (RUNROOT/cri/shm).
+	ShmDir string
 	// CNIConfDir and CNIBinDir are where CNI network configurations and
 	// plugins are (default /etc/cni/net.d and /opt/cni/bin:/usr/lib/cni).
 	CNIConfDir string
@@ -93,7 +95,7 @@ func New(b Backend, cfg Config) (*Service, error) {
 	if cfg.StreamAddress == "" {
 		cfg.StreamAddress = "127.0.0.1:0"
 	}
-	for _, d := range []string{cfg.StateDir, cfg.NetNSDir} {
+	for _, d := range []string{cfg.StateDir, cfg.NetNSDir, cfg.ShmDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("cri state: %w", err)
 		}

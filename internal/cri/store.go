@@ -27,6 +27,9 @@ type sandbox struct {
 	NetNS string `json:",omitempty"`
 	// IPs are the pod's addresses from CNI, the primary first.
 	IPs []string `json:",omitempty"`
+	// Shm is the pod's /dev/shm, a tmpfs its containers share ("" with
+	// the host's IPC namespace).
+	Shm string `json:",omitempty"`
 	// Stopped is set by StopPodSandbox: the sandbox is NOTREADY from
 	// then on even if its infra container still ran.
 	Stopped bool `json:",omitempty"`
