@@ -10,6 +10,7 @@ import (
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	ctypes "github.com/moby/moby/api/types/container"
+	mounttypes "github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -110,11 +111,11 @@ func engineConfig(cfg *runtimeapi.ContainerConfig, sb *sandbox, imageRef string)
 		}
 	}
 	for _, m := range cfg.Mounts {
-		b, err := bindSpec(m)
+		bm, err := bindMount(m)
 		if err != nil {
 			return nil, nil, err
 		}
-		hc.Binds = append(hc.Binds, b)
+		hc.Mounts = append(hc.Mounts, bm)
 	}
 	for _, d := range cfg.Devices {
 		perms := d.Permissions
@@ -151,44 +152,46 @@ func userSpec(sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
 	return user, nil
 }
 
-// bindSpec is the engine's bind for a CRI mount.
-func bindSpec(m *runtimeapi.Mount) (string, error) {
+// bindMount is the engine's bind mount for a CRI mount.
+func bindMount(m *runtimeapi.Mount) (mounttypes.Mount, error) {
+	var out mounttypes.Mount
 	if m.ContainerPath == "" || !path.IsAbs(m.ContainerPath) {
-		return "", fmt.Errorf("mount container path %q is not absolute: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+		return out, fmt.Errorf("mount container path %q is not absolute: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
 	}
-	if m.Image != nil {
-		return "", fmt.Errorf("image volumes are not supported: %w", errdefs.ErrNotImplemented)
+	if m.Image != nil && m.Image.Image != "" {
+		return out, fmt.Errorf("image volumes are not supported: %w", errdefs.ErrNotImplemented)
 	}
 	src := m.HostPath
 	if src == "" {
-		return "", fmt.Errorf("mount at %s: host path is empty: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+		return out, fmt.Errorf("mount at %s: host path is empty: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+	}
+	if m.RecursiveReadOnly {
+		if !m.Readonly {
+			return out, fmt.Errorf("mount at %s: recursive read-only needs read-only: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+		}
+		if m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+			return out, fmt.Errorf("mount at %s: recursive read-only needs private propagation: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+		}
 	}
 	// As containerd: a missing host path becomes a directory; a symlink
 	// is followed.
 	if _, err := os.Stat(src); os.IsNotExist(err) {
 		if err := os.MkdirAll(src, 0o755); err != nil {
-			return "", fmt.Errorf("mount at %s: create host path: %w", m.ContainerPath, err)
+			return out, fmt.Errorf("mount at %s: create host path: %w", m.ContainerPath, err)
 		}
 	}
 	if real, err := filepath.EvalSymlinks(src); err == nil {
 		src = real
 	}
-	opts := []string{"rw"}
-	if m.Readonly {
-		opts[0] = "ro"
-	}
-	if m.RecursiveReadOnly {
-		return "", fmt.Errorf("recursive read-only mounts are not supported: %w", errdefs.ErrNotImplemented)
-	}
+	prop := mounttypes.PropagationRPrivate
 	switch m.Propagation {
 	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
-		opts = append(opts, "rslave")
+		prop = mounttypes.PropagationRSlave
 	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
-		opts = append(opts, "rshared")
-	default:
-		opts = append(opts, "rprivate")
+		prop = mounttypes.PropagationRShared
 	}
-	return src + ":" + m.ContainerPath + ":" + strings.Join(opts, ","), nil
+	return mounttypes.Mount{Type: mounttypes.TypeBind, Source: src, Target: m.ContainerPath, ReadOnly: m.Readonly,
+		BindOptions: &mounttypes.BindOptions{Propagation: prop, ReadOnlyForceRecursive: m.RecursiveReadOnly}}, nil
 }
 
 // seccompOpt is the engine's --security-opt for a CRI seccomp profile

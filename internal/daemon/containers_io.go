@@ -416,7 +416,8 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, detach bool, consoleS
 		return err
 	}
 	e.mu.Lock()
-	e.running, e.pid = true, pid
+	// A quick process's exit may have been recorded already.
+	e.pid, e.running = pid, e.exitCode == nil
 	e.mu.Unlock()
 	d.containerEvent(c, eventtypes.Action("exec_start: "+strings.Join(e.Req.Cmd, " ")), map[string]string{"execID": e.ID})
 	if detach {
