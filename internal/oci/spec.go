@@ -488,7 +488,27 @@ func mounts(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
 	})
 	s.Mounts = append(append(ms, all...), o.ExtraMounts...)
+	s.Linux.RootfsPropagation = rootfsPropagation(s.Mounts)
 	return nil
+}
+
+// rootfsPropagation is what the root must be for the mounts'
+// propagation to work, as docker sets it: shared when a mount shares
+// events both ways (the container's mounts must reach the host), slave
+// when one receives them; "" (the runtime's default) otherwise.
+func rootfsPropagation(ms []specs.Mount) string {
+	prop := ""
+	for _, m := range ms {
+		for _, o := range m.Options {
+			switch o {
+			case "shared", "rshared":
+				return "rshared"
+			case "slave", "rslave":
+				prop = "rslave"
+			}
+		}
+	}
+	return prop
 }
 
 // tmpfsMount converts a --tmpfs DST:OPTS entry; docker's defaults are
