@@ -311,4 +311,3 @@ func (e *criEnv) stopDaemonOnly() {
 	}
 	e.t.Fatal("the daemon did not stop")
 }
-
