@@ -21,8 +21,17 @@ func Main(args []string) int {
 		os.Stdout.WriteString("hako pause\n")
 		return 0
 	}
+	return wait(nil)
+}
+
+// wait handles signals until SIGINT or SIGTERM; ready is called once
+// they are caught.
+func wait(ready func()) int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGCHLD)
+	if ready != nil {
+		ready()
+	}
 	for s := range sigs {
 		if s != unix.SIGCHLD {
 			return 0
