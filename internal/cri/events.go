@@ -120,6 +120,7 @@ func (s *Service) reconcile() {
 				s.net.tearDown(s.ctx, sb.ID, sb.NetNS, sb.Config)
 				unpinNetNS(sb.NetNS)
 			}
+			unmountShm(sb.Shm)
 			s.store.delete(sb.ID)
 		}
 	}

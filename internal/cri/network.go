@@ -169,6 +169,11 @@ func (n *cniNetwork) tearDown(ctx context.Context, id, netns string, cfg *runtim
 	if err != nil {
 		return err
 	}
+	if netns != "" {
+		if _, err := os.Stat(netns); err != nil {
+			netns = "" // gone with a reboot: the plugins release what is outside it
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rt := runtimeConf(id, netns, cfg)

@@ -78,7 +78,7 @@ type Service struct {
 
 	// locks serialize operations on one sandbox or container.
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]*idLock
 }
 
 // New opens the CRI's state and starts its streaming server.
@@ -104,7 +104,7 @@ func New(b Backend, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{b: b, cfg: cfg, log: cfg.Log, store: st, locks: map[string]*sync.Mutex{}}
+	s := &Service{b: b, cfg: cfg, log: cfg.Log, store: st, locks: map[string]*idLock{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.net = newCNINetwork(cfg.CNIConfDir, cfg.CNIBinDirs, filepath.Join(cfg.StateDir, "cni-cache"))
 	s.events = newEventHub()
@@ -170,15 +170,29 @@ func (s *Service) Close() error {
 	return err
 }
 
-// lock serializes work on one object ID.
+// lock serializes work on one object ID; the entry goes once nobody
+// holds or waits for it.
 func (s *Service) lock(id string) func() {
 	s.mu.Lock()
-	m := s.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		s.locks[id] = m
+	l := s.locks[id]
+	if l == nil {
+		l = &idLock{}
+		s.locks[id] = l
 	}
+	l.refs++
 	s.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.locks, id)
+		}
+		s.mu.Unlock()
+	}
+}
+
+type idLock struct {
+	mu   sync.Mutex
+	refs int // holders and waiters, guarded by Service.mu
 }
