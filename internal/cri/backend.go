@@ -12,11 +12,13 @@ import (
 	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Backend is what the CRI needs from the engine.
 type Backend interface {
-	ContainerCreateCRI(ctx context.Context, req types.CreateRequest, logPath string) (string, error)
+	ContainerCreateCRI(ctx context.Context, req types.CreateRequest, o types.CRIOptions) (string, error)
+	ContainerProcessUser(ctx context.Context, ref string) (*specs.User, error)
 	ContainerStart(ctx context.Context, ref string) error
 	ContainerStop(ctx context.Context, ref string, timeout *int, signal string) error
 	ContainerRemove(ctx context.Context, ref string, force, volumes bool) error

@@ -48,7 +48,8 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		logPath = filepath.Join(dir, cfg.LogPath)
 	}
 	name := engineName(md.Name, md.Name, sb.Config.GetMetadata(), md.Attempt)
-	id, err := s.b.ContainerCreateCRI(ctx, types.CreateRequest{Name: name, Config: c, HostConfig: hc}, logPath)
+	strict := cfg.GetLinux().GetSecurityContext().GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
+	id, err := s.b.ContainerCreateCRI(ctx, types.CreateRequest{Name: name, Config: c, HostConfig: hc}, types.CRIOptions{LogPath: logPath, StrictGroups: strict})
 	if err != nil {
 		if errdefs.IsConflict(err) && strings.Contains(err.Error(), "already in use") {
 			return nil, fmt.Errorf("container %s in pod %s (attempt %d) exists already: %v: %w", md.Name, sb.ID, md.Attempt, err, errdefs.ErrAlreadyExists)
@@ -196,6 +197,15 @@ func (s *Service) containerStatus(ctx context.Context, c *ctr) (*runtimeapi.Cont
 	}
 	if r := c.Config.GetLinux().GetResources(); r != nil {
 		st.Resources = &runtimeapi.ContainerResources{Linux: r}
+	}
+	if u, err := s.b.ContainerProcessUser(ctx, c.ID); err == nil {
+		lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID), SupplementalGroups: []int64{int64(u.GID)}}
+		for _, g := range u.AdditionalGids {
+			if g != u.GID {
+				lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
+			}
+		}
+		st.User = &runtimeapi.ContainerUser{Linux: lu}
 	}
 	return st, nil
 }

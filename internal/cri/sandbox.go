@@ -122,7 +122,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if hostNet {
 		config.Hostname = ""
 	}
-	id, err := s.b.ContainerCreateCRI(ctx, types.CreateRequest{Name: engineName("POD", md.Name, md, md.Attempt), Config: config, HostConfig: hc}, "")
+	id, err := s.b.ContainerCreateCRI(ctx, types.CreateRequest{Name: engineName("POD", md.Name, md, md.Attempt), Config: config, HostConfig: hc}, types.CRIOptions{})
 	if err != nil {
 		if errdefs.IsConflict(err) {
 			return nil, fmt.Errorf("pod sandbox %s/%s (attempt %d) exists already: %v: %w", md.Namespace, md.Name, md.Attempt, err, errdefs.ErrAlreadyExists)

@@ -383,6 +383,7 @@ func (d *Daemon) containerSpec(c *container.Container, dryRun bool) (*specs.Spec
 		ResolvConfPath: filepath.Join(c.Dir, "resolv.conf"),
 		CgroupsPath:    cgroupsPath(hc.CgroupParent, c.ID),
 		CgroupV2:       cgroups.IsV2(),
+		StrictGroups:   c.StrictGroups,
 	}
 	if hc.Init != nil && *hc.Init {
 		exe, err := os.Executable()

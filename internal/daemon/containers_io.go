@@ -509,7 +509,7 @@ func (d *Daemon) execProcess(c *container.Container, req *ctypes.ExecCreateReque
 		hc.Privileged = true
 	}
 	hc.Init = nil
-	s, err := oci.ContainerSpec(&oci.ContainerOpts{ID: c.ID, Config: &cfg, HostConfig: &hc, Rootfs: d.rootfsDir(c.ID)})
+	s, err := oci.ContainerSpec(&oci.ContainerOpts{ID: c.ID, Config: &cfg, HostConfig: &hc, Rootfs: d.rootfsDir(c.ID), StrictGroups: c.StrictGroups})
 	if err != nil {
 		return nil, err
 	}

@@ -4,33 +4,37 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	apitypes "github.com/hako-dev/hako/internal/api/types"
 	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // What the Kubernetes CRI service (internal/cri) needs beyond the Docker
 // API's operations: containers that log in the CRI format where kubelet
 // says, log reopening, and the image of a pod's sandbox.
 
-// ContainerCreateCRI creates a container as ContainerCreate does; its
-// output is logged in the CRI format at logPath ("" : not logged).
-func (d *Daemon) ContainerCreateCRI(ctx context.Context, req CreateRequest, logPath string) (string, error) {
+// ContainerCreateCRI creates a container as ContainerCreate does, with
+// the CRI's additions (its log, strict supplementary groups).
+func (d *Daemon) ContainerCreateCRI(ctx context.Context, req CreateRequest, o apitypes.CRIOptions) (string, error) {
 	if req.HostConfig != nil {
 		req.HostConfig.LogConfig.Type = "none"
 		req.HostConfig.LogConfig.Config = nil
 	}
 	resp, err := d.createContainer(ctx, req, func(c *container.Container) {
-		if logPath != "" {
-			c.LogPath, c.LogFormat = logPath, "cri"
+		if o.LogPath != "" {
+			c.LogPath, c.LogFormat = o.LogPath, "cri"
 		}
+		c.StrictGroups = o.StrictGroups
 	})
 	return resp.ID, err
 }
@@ -52,6 +56,25 @@ func (d *Daemon) ReopenContainerLog(ctx context.Context, ref string) error {
 		return fmt.Errorf("container %s has no CRI log to reopen: %w", c.ID, errdefs.ErrInvalidArgument)
 	}
 	return d.monitor.ReopenLog(c.ID)
+}
+
+// ContainerProcessUser is the user a container's process runs as, with
+// its supplementary groups, as its runtime spec says (started
+// containers; NotFound before the first start).
+func (d *Daemon) ContainerProcessUser(ctx context.Context, ref string) (*specs.User, error) {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(d.bundleDir(c.ID), "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("container %s has no runtime spec: %w", c.ID, errdefs.ErrNotFound)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil || s.Process == nil {
+		return nil, fmt.Errorf("container %s: runtime spec: %v", c.ID, err)
+	}
+	return &s.Process.User, nil
 }
 
 // PauseImage is the image of pod sandboxes, made locally the first time:

@@ -42,6 +42,9 @@ type ContainerOpts struct {
 	Mounts []specs.Mount
 	// ExtraMounts are appended after the generated ones.
 	ExtraMounts []specs.Mount
+	// StrictGroups leaves out the user's memberships in /etc/group: the
+	// supplementary groups are exactly HostConfig.GroupAdd.
+	StrictGroups bool
 	// CgroupV2 selects the cgroup namespace default: private on v2,
 	// host on v1, as docker.
 	CgroupV2 bool
@@ -196,7 +199,7 @@ func process(o *ContainerOpts, cfg *ctypes.Config, hc *ctypes.HostConfig) (*spec
 	if hc.ConsoleSize[0] > 0 || hc.ConsoleSize[1] > 0 {
 		p.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
-	user, err := resolveUser(o.Rootfs, cfg.User, hc.GroupAdd)
+	user, err := resolveUser(o.Rootfs, cfg.User, hc.GroupAdd, o.StrictGroups)
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,9 @@ type Container struct {
 	// LogFormat is "" (json-file, under Dir) or "cri": the Kubernetes CRI
 	// log format at the LogPath kubelet chose.
 	LogFormat string `json:",omitempty"`
+	// StrictGroups: no supplementary groups from the image's /etc/group
+	// (see oci.ContainerOpts).
+	StrictGroups bool `json:",omitempty"`
 	Dir       string `json:"-"` // ROOT/containers/ID
 
 	mu      sync.Mutex
