@@ -87,8 +87,8 @@ type Container struct {
 	LogFormat string `json:",omitempty"`
 	// StrictGroups: no supplementary groups from the image's /etc/group
 	// (see oci.ContainerOpts).
-	StrictGroups bool `json:",omitempty"`
-	Dir       string `json:"-"` // ROOT/containers/ID
+	StrictGroups bool   `json:",omitempty"`
+	Dir          string `json:"-"` // ROOT/containers/ID
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every state change
