@@ -145,9 +145,18 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 	return &runtimeapi.RemoveImageResponse{}, nil
 }
 
+// fsInfoTTL is how long an ImageFsInfo answer is reused: kubelet asks
+// every few seconds and the answer walks the whole storage tree.
+const fsInfoTTL = 10 * time.Second
+
 // ImageFsInfo reports the space and inodes that image layers and
 // container file systems use.
 func (s *Service) ImageFsInfo(ctx context.Context, req *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
+	s.fsInfoMu.Lock()
+	defer s.fsInfoMu.Unlock()
+	if s.fsInfo != nil && time.Since(s.fsInfoAt) < fsInfoTTL {
+		return s.fsInfo, nil
+	}
 	dir := s.b.StorageDir()
 	var bytes, inodes uint64
 	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
@@ -168,5 +177,6 @@ func (s *Service) ImageFsInfo(ctx context.Context, req *runtimeapi.ImageFsInfoRe
 	}
 	u := &runtimeapi.FilesystemUsage{Timestamp: time.Now().UnixNano(), FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: dir},
 		UsedBytes: &runtimeapi.UInt64Value{Value: bytes}, InodesUsed: &runtimeapi.UInt64Value{Value: inodes}}
-	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{u}, ContainerFilesystems: []*runtimeapi.FilesystemUsage{u}}, nil
+	s.fsInfo, s.fsInfoAt = &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{u}, ContainerFilesystems: []*runtimeapi.FilesystemUsage{u}}, time.Now()
+	return s.fsInfo, nil
 }

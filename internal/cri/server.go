@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -75,6 +76,10 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	fsInfoMu sync.Mutex
+	fsInfo   *runtimeapi.ImageFsInfoResponse
+	fsInfoAt time.Time
 
 	// locks serialize operations on one sandbox or container.
 	mu    sync.Mutex
