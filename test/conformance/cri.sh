@@ -59,8 +59,9 @@ teardown() {
 	awk -v p="$BASE/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	ip netns del "$NETNS" 2>/dev/null || true
-	for cg in /sys/fs/cgroup/*/hako-critest /sys/fs/cgroup/hako-critest; do
-		[[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+	# the containers' parent cgroups, once empty (rmdir fails on one in use)
+	for cg in /sys/fs/cgroup/*/hako /sys/fs/cgroup/unified/hako; do
+		[[ -d $cg ]] && rmdir "$cg" 2>/dev/null || true
 	done
 	if [[ -f $ETC/hako.log && -n ${RUN_DIR:-} ]]; then cp "$ETC/hako.log" "$RUN_DIR/" 2>/dev/null || true; fi
 	rm -rf "$BASE"
