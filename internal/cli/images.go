@@ -87,7 +87,7 @@ func pull(ctx context.Context, c *CLI, cl *client.Client, ref, platform string, 
 }
 
 func newImages(c *CLI) *cobra.Command {
-	var quiet, digests, noTrunc bool
+	var quiet, digests, noTrunc, all bool
 	var format string
 	var filters []string
 	cmd := &cobra.Command{
@@ -111,7 +111,7 @@ func newImages(c *CLI) *cobra.Command {
 			if len(args) == 1 {
 				fl["reference"] = append(fl["reference"], args[0])
 			}
-			l, err := cl.ImageList(ctx, fl)
+			l, err := cl.ImageList(ctx, fl, all)
 			if err != nil {
 				return err
 			}
@@ -184,6 +184,7 @@ func newImages(c *CLI) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	f.BoolVarP(&all, "all", "a", false, "show all images (intermediate build images are hidden by default)")
 	f.BoolVar(&digests, "digests", false, "show digests")
 	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	f.StringVar(&format, "format", "", "format output with a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, ...)")
