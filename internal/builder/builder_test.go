@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -447,5 +449,37 @@ func TestBuildGzipContext(t *testing.T) {
 	be := newFake(t)
 	if _, err := Build(context.Background(), be, Options{Context: &zbuf}, &recorder{}); err != nil || len(be.commits) != 1 {
 		t.Fatalf("err = %v, %d commits", err, len(be.commits))
+	}
+}
+
+func TestBuildAddURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/files/tool.sh" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("#!/bin/sh\n"))
+	}))
+	defer srv.Close()
+	be := newFake(t)
+	df := fmt.Sprintf("FROM busybox\nADD %s/files/tool.sh /usr/bin/\nADD %[1]s/files/tool.sh /opt/renamed\n", srv.URL)
+	rep := &recorder{}
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, rep); err != nil {
+		t.Fatal(err)
+	}
+	if c := be.commits[0]; c.files["usr/bin/tool.sh"] != "#!/bin/sh\n" || c.modes["usr/bin/tool.sh"] != 0o600 {
+		t.Errorf("ADD URL into a directory: %v %v", c.files, c.modes)
+	}
+	if c := be.commits[1]; c.files["opt/renamed"] != "#!/bin/sh\n" {
+		t.Errorf("ADD URL to a file: %v", c.files)
+	}
+	// Unchanged content is a cache hit.
+	n := len(be.commits)
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err != nil || len(be.commits) != n {
+		t.Errorf("rebuild: %v, %d new commits", err, len(be.commits)-n)
+	}
+	df = fmt.Sprintf("FROM busybox\nADD %s/missing /x\n", srv.URL)
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err == nil || !strings.Contains(err.Error(), "line 2: ADD "+srv.URL+"/missing: the server answered 404") {
+		t.Errorf("err = %v", err)
 	}
 }

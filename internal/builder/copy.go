@@ -25,8 +25,9 @@ type copySpec struct {
 	from, chown, chmod string
 	// text is the instruction as written, for the history.
 	text string
-	// add is ADD: URLs are fetched, local archives unpacked.
-	add bool
+	// add is ADD: URLs are fetched, local archives unpacked (unless
+	// not unpack: ADD --unpack=false).
+	add, unpack bool
 }
 
 func (s *copySpec) verb() string {
@@ -215,7 +216,7 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 				return nil, err
 			}
 			dirs[dest] = true
-		case s.add && !fromImage && isArchive(m.host):
+		case s.add && s.unpack && !fromImage && isArchive(m.host):
 			items = append(items, item{hdr: tar.Header{Name: dest}, archive: m.host})
 			dirs[dest] = true
 		default:

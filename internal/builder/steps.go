@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -216,9 +217,23 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 	case *instructions.RunCommand:
 		return b.run(ctx, c)
 	case *instructions.CopyCommand:
+		// --link only changes how buildkit caches the layer: the files
+		// are the same without it.
+		switch {
+		case c.Parents:
+			return errors.New("COPY --parents is not supported")
+		case len(c.ExcludePatterns) > 0:
+			return errors.New("COPY --exclude is not supported")
+		}
 		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text})
 	case *instructions.AddCommand:
-		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true})
+		switch {
+		case c.Checksum != "":
+			return errors.New("ADD --checksum is not supported")
+		case len(c.ExcludePatterns) > 0:
+			return errors.New("ADD --exclude is not supported")
+		}
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack})
 	default:
 		return fmt.Errorf("%s is not supported", strings.ToUpper(cmd.Name()))
 	}
