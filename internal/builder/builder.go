@@ -25,8 +25,11 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hako-dev/hako/internal/registry"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ctypes "github.com/moby/moby/api/types/container"
 )
@@ -140,12 +143,18 @@ func Build(ctx context.Context, be Backend, o Options, rep Reporter) (string, er
 	if err != nil {
 		return "", missing
 	}
-	stages, metaArgs, err := Parse(bytes.NewReader(df))
+	parsed, err := Parse(bytes.NewReader(df))
 	if err != nil {
 		return "", err
 	}
-	b := &build{be: be, rep: rep, ctxDir: dir, o: o, stageImages: map[int]string{}}
-	for _, a := range metaArgs {
+	stages := parsed.Stages
+	b := &build{be: be, rep: rep, ctxDir: dir, o: o, stageImages: map[int]string{}, lex: shell.NewLex(parsed.Escape)}
+	// buildkit's automatic platform ARGs, which Dockerfiles written for
+	// it declare; a --build-arg or an ARG default overrides them.
+	for _, kv := range platformArgs(o.Platform) {
+		b.declareArg(kv)
+	}
+	for _, a := range parsed.MetaArgs {
 		for _, kv := range a.Args {
 			b.declareArg(kv)
 		}
@@ -183,32 +192,64 @@ func Build(ctx context.Context, be Backend, o Options, rep Reporter) (string, er
 	return final, nil
 }
 
-// Parse parses a Dockerfile into its stages and the ARGs before the
-// first FROM.
-func Parse(r io.Reader) ([]instructions.Stage, []instructions.ArgCommand, error) {
+// Dockerfile is a parsed Dockerfile.
+type Dockerfile struct {
+	Stages []instructions.Stage
+	// MetaArgs are the ARGs before the first FROM.
+	MetaArgs []instructions.ArgCommand
+	// Escape is the escape character (the escape directive's, or \).
+	Escape rune
+}
+
+// Parse parses a Dockerfile.
+func Parse(r io.Reader) (*Dockerfile, error) {
 	res, err := parser.Parse(r)
 	if err != nil {
 		if strings.Contains(err.Error(), "file with no instructions") {
-			return nil, nil, errors.New("the Dockerfile has no instructions: it needs a FROM")
+			return nil, errors.New("the Dockerfile has no instructions: it needs a FROM")
 		}
-		return nil, nil, fmt.Errorf("dockerfile parse error: %w", err)
+		return nil, fmt.Errorf("dockerfile parse error: %w", err)
 	}
 	for _, n := range res.AST.Children {
 		if strings.EqualFold(n.Value, "from") {
 			break
 		}
 		if !strings.EqualFold(n.Value, "arg") {
-			return nil, nil, fmt.Errorf("dockerfile line %d: %s before the first FROM: a Dockerfile begins with FROM (after ARGs only)", n.StartLine, strings.ToUpper(n.Value))
+			return nil, fmt.Errorf("dockerfile line %d: %s before the first FROM: a Dockerfile begins with FROM (after ARGs only)", n.StartLine, strings.ToUpper(n.Value))
 		}
 	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dockerfile parse error: %w", err)
+		return nil, fmt.Errorf("dockerfile parse error: %w", err)
 	}
 	if len(stages) == 0 {
-		return nil, nil, errors.New("the Dockerfile has no FROM instruction")
+		return nil, errors.New("the Dockerfile has no FROM instruction")
 	}
-	return stages, metaArgs, nil
+	return &Dockerfile{Stages: stages, MetaArgs: metaArgs, Escape: res.EscapeToken}, nil
+}
+
+// platformArgs are buildkit's automatic ARGs: the build platform is the
+// host's, the target platform the one asked for (else the host's).
+func platformArgs(target string) []instructions.KeyValuePairOptional {
+	host := registry.HostPlatform()
+	tp, err := registry.ParsePlatform(target)
+	if err != nil {
+		tp = host
+	}
+	format := func(p v1.Platform) string {
+		return strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/")
+	}
+	var out []instructions.KeyValuePairOptional
+	add := func(k, v string) { out = append(out, instructions.KeyValuePairOptional{Key: k, Value: &v}) }
+	add("BUILDPLATFORM", format(host))
+	add("BUILDOS", host.OS)
+	add("BUILDARCH", host.Architecture)
+	add("BUILDVARIANT", host.Variant)
+	add("TARGETPLATFORM", format(tp))
+	add("TARGETOS", tp.OS)
+	add("TARGETARCH", tp.Architecture)
+	add("TARGETVARIANT", tp.Variant)
+	return out
 }
 
 // stageIndex finds a stage among the first n by name or number, or -1.

@@ -483,3 +483,16 @@ func TestBuildAddURL(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The escape directive and buildkit's automatic platform ARGs.
+func TestBuildEscapeAndPlatformArgs(t *testing.T) {
+	be := newFake(t)
+	df := "# escape=`\nFROM --platform=$BUILDPLATFORM busybox\nARG TARGETOS TARGETARCH\nENV P=${TARGETOS}/${TARGETARCH} Q=`$HOME\n"
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), Platform: "linux/s390x"}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	env := be.commits[len(be.commits)-1].Config.Env
+	if !slices.Equal(env, []string{"PATH=/bin", "P=linux/s390x", "Q=$HOME"}) {
+		t.Errorf("env %q", env)
+	}
+}

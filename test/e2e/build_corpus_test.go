@@ -241,3 +241,49 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("images left after rmi and prune: %v", all)
 	}
 }
+
+// --target, --iidfile, a FROM image pulled when missing and again with
+// --pull, and docker's config fields through a registry round trip.
+func TestBuildOptions(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	reg := testRegistry(t)
+	e.must("tag", "busybox", reg+"/lib/box:1")
+	e.must("push", reg+"/lib/box:1")
+	e.must("rmi", reg+"/lib/box:1")
+
+	dir := t.TempDir()
+	df := "FROM " + reg + "/lib/box:1 AS base\nRUN echo base > /base\n" +
+		"FROM base AS test\nRUN echo tested > /tested\n" +
+		"FROM base\nHEALTHCHECK CMD true\nSHELL [\"/bin/sh\", \"-xc\"]\nONBUILD RUN true\nCMD cat /base\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iid := filepath.Join(t.TempDir(), "iid")
+	out := e.must("build", "--target", "test", "--iidfile", iid, "-t", "opt:test", dir)
+	if !strings.Contains(out, "Pulling image "+reg+"/lib/box:1") {
+		t.Errorf("the missing FROM image was not pulled:\n%s", out)
+	}
+	id, err := os.ReadFile(filepath.Join(iid))
+	if err != nil || string(id) != e.format("opt:test", "{{.Id}}") {
+		t.Errorf("iidfile %q (%v), image %s", id, err, e.format("opt:test", "{{.Id}}"))
+	}
+	if got := e.must("run", "--rm", "opt:test", "cat", "/base", "/tested"); got != "base\ntested\n" {
+		t.Errorf("target test: %q", got)
+	}
+	if strings.Contains(out, "HEALTHCHECK") {
+		t.Errorf("the last stage ran for --target test:\n%s", out)
+	}
+	out = e.must("build", "--pull", "-t", "opt:final", dir)
+	if !strings.Contains(out, "Pulling image "+reg+"/lib/box:1") || !strings.Contains(out, "Status: Image is up to date") {
+		t.Errorf("--pull did not pull:\n%s", out)
+	}
+	// The config keeps docker's fields in a registry and back.
+	e.must("tag", "opt:final", reg+"/lib/final:1")
+	e.must("push", reg+"/lib/final:1")
+	e2 := newHakoEnv(t)
+	e2.must("pull", reg+"/lib/final:1")
+	if got := e2.format(reg+"/lib/final:1", "{{json .Config.Healthcheck.Test}} {{json .Config.Shell}} {{json .Config.OnBuild}} {{json .Config.Cmd}}"); got != `["CMD-SHELL","true"] ["/bin/sh","-xc"] ["RUN true"] ["/bin/sh","-xc","cat /base"]` {
+		t.Errorf("config after a registry round trip: %s", got)
+	}
+}
