@@ -180,6 +180,10 @@ func Build(ctx context.Context, be Backend, o Options, rep Reporter) (string, er
 			return "", err
 		}
 	}
+	if unused := b.unusedArgs(); len(unused) > 0 {
+		// docker's words
+		rep.Stream(fmt.Sprintf("[Warning] One or more build-args [%s] were not consumed\n", strings.Join(unused, " ")))
+	}
 	final := b.stageImages[target]
 	rep.ImageID(final)
 	rep.Stream(fmt.Sprintf("Successfully built %s\n", shortID(final)))

@@ -496,3 +496,23 @@ func TestBuildEscapeAndPlatformArgs(t *testing.T) {
 		t.Errorf("env %q", env)
 	}
 }
+
+func TestBuildArgsUnusedAndProxy(t *testing.T) {
+	be := newFake(t)
+	v, proxy := "1", "http://127.0.0.1:3128"
+	rep := &recorder{}
+	df := "FROM busybox\nARG USED\nRUN true\n"
+	_, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), BuildArgs: map[string]*string{"USED": &v, "UNUSED": &v, "http_proxy": &proxy}}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.String(), "[Warning] One or more build-args [UNUSED] were not consumed\n") {
+		t.Errorf("output:\n%s", rep)
+	}
+	if env := be.runs[0].Env; !slices.Equal(env, []string{"http_proxy=" + proxy, "USED=1", "PATH=/bin"}) {
+		t.Errorf("RUN env %q", env)
+	}
+	if c := be.commits[1]; c.CreatedBy != "|1 USED=1 /bin/sh -c true" {
+		t.Errorf("history %q", c.CreatedBy)
+	}
+}

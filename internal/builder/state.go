@@ -38,7 +38,13 @@ type build struct {
 	args []string
 	// cmdSet says the stage has a CMD: an ENTRYPOINT keeps it.
 	cmdSet bool
+	// usedArgs are the --build-args some ARG declared.
+	usedArgs map[string]bool
 }
+
+// proxyArgs are the build args RUN sees without an ARG, as docker's; they
+// stay out of the history and the cache key.
+var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
 
 // shell is what shell-form instructions run with.
 func (b *build) shell() []string {
@@ -62,6 +68,10 @@ func (b *build) declareArg(kv instructions.KeyValuePairOptional) {
 	}
 	if ba, found := b.o.BuildArgs[kv.Key]; found && ba != nil {
 		v, ok = *ba, true
+		if b.usedArgs == nil {
+			b.usedArgs = map[string]bool{}
+		}
+		b.usedArgs[kv.Key] = true
 	}
 	b.args = slices.DeleteFunc(b.args, func(e string) bool { return strings.HasPrefix(e, kv.Key+"=") })
 	if ok {
@@ -73,6 +83,34 @@ func (b *build) declareArg(kv instructions.KeyValuePairOptional) {
 // image's ENV overriding them.
 func (b *build) env() []string {
 	env := append([]string(nil), b.args...)
+	return b.overlayEnv(env)
+}
+
+// runEnv is what RUN sees: env, with the proxy build args.
+func (b *build) runEnv() []string {
+	var env []string
+	for _, k := range proxyArgs {
+		if v, ok := b.o.BuildArgs[k]; ok && v != nil && !slices.ContainsFunc(b.args, func(a string) bool { return strings.HasPrefix(a, k+"=") }) {
+			env = append(env, k+"="+*v)
+		}
+	}
+	return b.overlayEnv(append(env, b.args...))
+}
+
+// unusedArgs are the --build-args no ARG declared, but for the proxy
+// ones, sorted.
+func (b *build) unusedArgs() []string {
+	var out []string
+	for k := range b.o.BuildArgs {
+		if !b.usedArgs[k] && !slices.Contains(proxyArgs, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (b *build) overlayEnv(env []string) []string {
 	for _, e := range b.cfg.Env {
 		k, _, _ := strings.Cut(e, "=")
 		env = slices.DeleteFunc(env, func(a string) bool { return strings.HasPrefix(a, k+"=") })
