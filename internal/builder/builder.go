@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -69,9 +70,11 @@ type Backend interface {
 	BuildCommit(ctx context.Context, c Commit) (id string, err error)
 	// BuildView makes image's files readable at dir until release.
 	BuildView(ctx context.Context, image string) (dir string, release func() error, err error)
-	// ImageIsDir reports whether path is a directory in an image (COPY
-	// into an existing directory keeps the source's name).
-	ImageIsDir(ctx context.Context, image, path string) bool
+	// ImagePath resolves path in an image, following the symlinks of
+	// its existing part inside the image, and describes the result (nil
+	// if it does not exist). COPY into an existing directory keeps the
+	// source's name; through a symlink it lands where the link points.
+	ImagePath(ctx context.Context, image, path string) (resolved string, fi fs.FileInfo)
 	// ContainerRemove removes a container the build ran.
 	ContainerRemove(ctx context.Context, ref string, force, volumes bool) error
 	// TagImage names an image.

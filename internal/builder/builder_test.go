@@ -7,14 +7,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ctypes "github.com/moby/moby/api/types/container"
@@ -136,8 +139,24 @@ func (f *fakeBackend) ContainerRemove(ctx context.Context, ref string, force, vo
 	return nil
 }
 
-func (f *fakeBackend) ImageIsDir(ctx context.Context, image, path string) bool {
-	return path == "/etc"
+// fakeDir is a directory of the fake's images.
+type fakeDir struct{ name string }
+
+func (d fakeDir) Name() string       { return d.name }
+func (d fakeDir) Size() int64        { return 0 }
+func (d fakeDir) Mode() fs.FileMode  { return fs.ModeDir | fs.ModeSticky | 0o777 }
+func (d fakeDir) ModTime() time.Time { return time.Unix(0, 0) }
+func (d fakeDir) IsDir() bool        { return true }
+func (d fakeDir) Sys() any           { return nil }
+
+func (f *fakeBackend) ImagePath(ctx context.Context, image, p string) (string, fs.FileInfo) {
+	if strings.HasPrefix(p, "/bin") {
+		p = "/usr" + p // a merged /usr
+	}
+	if p == "/etc" || p == "/usr" || p == "/usr/bin" {
+		return p, fakeDir{path.Base(p)}
+	}
+	return p, nil
 }
 
 func (f *fakeBackend) TagImage(ctx context.Context, src, repo, tag string) error {
@@ -344,7 +363,9 @@ ENTRYPOINT echo hi
 		t.Errorf("ADD of a tar: %v %v", add.files, add.uids)
 	}
 	cp := be.commits[6]
-	if cp.modes["bin/run.sh"] != 0o700 || cp.uids["bin/run.sh"] != 1000 || cp.gids["bin/run.sh"] != 50 {
+	// /bin is a symlink to /usr/bin: the file goes there, /bin stays;
+	// the directories it goes in keep their mode and owner.
+	if cp.modes["usr/bin/run.sh"] != 0o700 || cp.uids["usr/bin/run.sh"] != 1000 || cp.gids["usr/bin/run.sh"] != 50 || len(cp.files) != 3 || cp.modes["usr/bin/"] != 0o1777 || cp.uids["usr/bin/"] != 0 {
 		t.Errorf("COPY --chmod --chown: %v %v", cp.modes, cp.uids)
 	}
 	if got := be.runs[0].Cmd; !slices.Equal(got, []string{"/bin/ash", "-eo", "pipefail", "-c", "echo heredoc\n"}) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -45,6 +46,9 @@ type item struct {
 	data []byte
 	// archive is a tar (maybe compressed) unpacked at hdr.Name.
 	archive string
+	// existing is a directory of the image the entries go in, as it is:
+	// --chown leaves it.
+	existing bool
 }
 
 // copy adds the files s names, from the context, a stage or an image, as
@@ -181,8 +185,9 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 			return nil, fmt.Errorf("%s failed: file not found in build context or excluded by .dockerignore: %s", s.verb(), p)
 		}
 	}
-	if !dirDest && b.image != "" && b.be.ImageIsDir(ctx, b.image, dest) {
-		dirDest = true
+	if b.image != "" {
+		resolved, fi := b.be.ImagePath(ctx, b.image, dest)
+		dest, dirDest = resolved, dirDest || fi != nil && fi.IsDir()
 	}
 	target := func(name string) string {
 		if dirDest {
@@ -255,8 +260,10 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 	return append(b.parentItems(ctx, dirs), items...), nil
 }
 
-// parentItems are the directories the copy writes into that the image
-// lacks, parents first, as root's 0755 directories.
+// parentItems are the directories the copy writes into, parents first:
+// those the image has with their own metadata (an overlay layer's
+// directory hides the mode and owner of the one below), the others as
+// root's 0755 directories.
 func (b *build) parentItems(ctx context.Context, dirs map[string]bool) []item {
 	all := map[string]bool{}
 	for d := range dirs {
@@ -265,17 +272,18 @@ func (b *build) parentItems(ctx context.Context, dirs map[string]bool) []item {
 		}
 	}
 	var out []item
-	for _, d := range slices.Sorted(func(yield func(string) bool) {
-		for d := range all {
-			if !yield(d) {
-				return
+	for _, d := range slices.Sorted(maps.Keys(all)) {
+		it := item{hdr: tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755}}
+		if b.image != "" {
+			if _, fi := b.be.ImagePath(ctx, b.image, d); fi != nil && fi.IsDir() {
+				if hdr, err := tar.FileInfoHeader(fi, ""); err == nil {
+					hdr.Name, hdr.Uname, hdr.Gname = it.hdr.Name, "", ""
+					hdr.AccessTime, hdr.ChangeTime = hdr.ModTime, hdr.ModTime
+					it = item{hdr: *hdr, existing: true}
+				}
 			}
 		}
-	}) {
-		if b.image != "" && b.be.ImageIsDir(ctx, b.image, d) {
-			continue
-		}
-		out = append(out, item{hdr: tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755}})
+		out = append(out, it)
 	}
 	return out
 }

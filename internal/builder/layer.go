@@ -61,7 +61,7 @@ func writeItems(w io.Writer, items []item, owner *[2]int) error {
 			continue
 		}
 		hdr := it.hdr
-		if owner != nil {
+		if owner != nil && !it.existing {
 			hdr.Uid, hdr.Gid = owner[0], owner[1]
 		}
 		if err := tw.WriteHeader(&hdr); err != nil {

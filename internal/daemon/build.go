@@ -63,36 +63,78 @@ func (d *Daemon) BuildCached(ctx context.Context, key string) (builder.Image, bo
 	return bi, err == nil
 }
 
-// ImageIsDir reports whether path is a directory in an image: the top
-// layer that has the path (or a whiteout for it) decides.
-func (d *Daemon) ImageIsDir(ctx context.Context, ref, p string) bool {
+// ImagePath resolves a path in an image's files, as the image's own
+// processes would see it: the symlinks of its existing part are followed,
+// inside the image. It describes the result, if it exists.
+func (d *Daemon) ImagePath(ctx context.Context, ref, p string) (string, os.FileInfo) {
 	img, err := d.images.Get(ref)
 	if err != nil {
-		return false
+		return path.Clean("/" + p), nil
 	}
-	rel := filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+p), "/"))
-	if rel == "" {
-		return true
+	dirs := d.layerDirs(ctx, img)
+	if d.driver != "overlay" && len(dirs) > 1 {
+		dirs = dirs[:1] // vfs: the top layer's directory is the whole tree
 	}
-	for _, dir := range d.layerDirs(ctx, img) {
-		fi, err := os.Lstat(filepath.Join(dir, rel))
+	parts := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
+	cur := "/"
+	for hops := 0; len(parts) > 0; {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, part)
+		fi, host := lookupInLayers(dirs, next)
+		switch {
+		case fi == nil:
+			// The rest does not exist: it is taken as it is.
+			return path.Join(append([]string{next}, parts...)...), nil
+		case fi.Mode()&os.ModeSymlink != 0 && hops < 40:
+			hops++
+			link, err := os.Readlink(host)
+			if err != nil {
+				return path.Join(append([]string{next}, parts...)...), nil
+			}
+			if path.IsAbs(link) {
+				cur = "/"
+			}
+			parts = append(strings.Split(link, "/"), parts...)
+		default:
+			cur = next
+		}
+	}
+	var fi os.FileInfo
+	if cur == "/" && len(dirs) > 0 {
+		fi, _ = os.Stat(dirs[len(dirs)-1])
+	} else {
+		fi, _ = lookupInLayers(dirs, cur)
+	}
+	return cur, fi
+}
+
+// lookupInLayers finds p in layer directories, top first: the top layer
+// that has it, or a whiteout of it, decides.
+func lookupInLayers(dirs []string, p string) (os.FileInfo, string) {
+	rel := filepath.FromSlash(strings.TrimPrefix(p, "/"))
+	for _, dir := range dirs {
+		host := filepath.Join(dir, rel)
+		fi, err := os.Lstat(host)
 		if err == nil {
 			// overlay's whiteout: a 0:0 character device.
 			if fi.Mode()&os.ModeCharDevice != 0 {
-				return false
+				return nil, ""
 			}
-			return fi.IsDir()
+			return fi, host
 		}
-		wh := filepath.Join(dir, filepath.Dir(rel), ".wh."+filepath.Base(rel))
-		if _, err := os.Lstat(wh); err == nil {
-			return false
-		}
-		if d.driver != "overlay" {
-			// vfs: each layer's directory is the whole tree.
-			return false
+		if _, err := os.Lstat(filepath.Join(dir, filepath.Dir(rel), ".wh."+filepath.Base(rel))); err == nil {
+			return nil, ""
 		}
 	}
-	return false
+	return nil, ""
 }
 
 const buildViewPrefix = "build-view-"

@@ -88,6 +88,18 @@ func TestBuild(t *testing.T) {
 		t.Errorf("run other: %q", got)
 	}
 
+	// COPY through a symlinked directory of the image lands where the
+	// link points, and leaves the link a link; /tmp keeps its mode.
+	df = "FROM busybox\nRUN mkdir -p /usr/lib && ln -s /usr/lib /lib2\nCOPY hello.txt /lib2/\nCOPY hello.txt /tmp/\nCMD test -L /lib2 && stat -c %a /tmp && cat /usr/lib/hello.txt\n"
+	if err := os.WriteFile(filepath.Join(dir, "link.Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must("build", "-t", "linked", "-f", filepath.Join(dir, "link.Dockerfile"), dir)
+	base := e.must("run", "--rm", "busybox", "stat", "-c", "%a", "/tmp")
+	if got := e.must("run", "--rm", "linked"); got != base+"hello from the context\n" {
+		t.Errorf("run linked: %q", got)
+	}
+
 	// `build - < Dockerfile`: a Dockerfile alone on stdin.
 	cmd = e.cmd("build", "-t", "plain", "-")
 	cmd.Stdin = strings.NewReader("FROM busybox\nCMD [\"echo\", \"plain\"]\n")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -46,7 +47,9 @@ func (f *fake) BuildView(ctx context.Context, image string) (string, func() erro
 	return "", nil, errors.New("no images here")
 }
 
-func (f *fake) ImageIsDir(ctx context.Context, image, path string) bool { return false }
+func (f *fake) ImagePath(ctx context.Context, image, path string) (string, fs.FileInfo) {
+	return path, nil
+}
 
 func (f *fake) ContainerRemove(ctx context.Context, ref string, force, volumes bool) error {
 	return nil
