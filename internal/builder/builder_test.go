@@ -537,3 +537,19 @@ func TestBuildArgsUnusedAndProxy(t *testing.T) {
 		t.Errorf("history %q", c.CreatedBy)
 	}
 }
+
+func TestBuildScratch(t *testing.T) {
+	be := newFake(t)
+	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY a /srv/\nENTRYPOINT [\"/srv/a\"]\n", "a": "A"}
+	id, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := be.commits[0]; c.Base != "" || c.files["srv/a"] != "A" || c.files["srv/"] != "" || c.modes["srv/"] != 0o755 {
+		t.Errorf("COPY onto scratch: %+v", c)
+	}
+	again, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{})
+	if err != nil || again != id || len(be.commits) != 2 {
+		t.Errorf("rebuild: %s (first %s), %v, %d commits", again, id, err, len(be.commits))
+	}
+}
