@@ -50,10 +50,10 @@ func printError(c *CLI, err error) {
 	fmt.Fprintf(c.Err, "hako: %v\n", err)
 }
 
-// eachContainer runs op on every named container (several at a time),
-// printing each name that succeeded, in order, and each error. skip
-// tells errors that are no failure (rm -f of a missing container).
-func eachContainer(ctx context.Context, c *CLI, names []string, op func(ctx context.Context, name string) error, skip func(error) bool) error {
+// eachName runs op on every named object (several at a time), printing
+// each name that succeeded, in order, and each error. skip tells errors
+// that are no failure (rm -f of a missing container).
+func eachName(ctx context.Context, c *CLI, names []string, op func(ctx context.Context, name string) error, skip func(error) bool) error {
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
