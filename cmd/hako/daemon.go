@@ -34,6 +34,7 @@ func newDaemonCommand() *cobra.Command {
 	var allowRemote, debug bool
 	var storageDriver, bridge string
 	var insecure []string
+	var hostsDir string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "run the engine: the Docker Engine API on a unix socket (started by the CLI when needed)",
@@ -44,7 +45,7 @@ func newDaemonCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, Bridge: bridge}, hosts, allowRemote)
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, RegistryHostsDir: hostsDir, Bridge: bridge}, hosts, allowRemote)
 		},
 	}
 	f := cmd.Flags()
@@ -53,6 +54,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&runRoot, "runroot", envOr("HAKO_RUNROOT", daemon.DefaultRunRoot), "runtime state and the default socket (env HAKO_RUNROOT)")
 	f.BoolVar(&allowRemote, "allow-remote-tcp", false, "allow tcp:// on non-loopback addresses (the API gives root on this host)")
 	f.BoolVarP(&debug, "debug", "D", false, "log debug messages")
+	f.StringVar(&hostsDir, "registry-hosts-dir", envOr("HAKO_REGISTRY_HOSTS_DIR", "/etc/hako/certs.d"), "registry mirrors and TLS settings in containerd's hosts.toml layout, DIR/<registry host>/hosts.toml (env HAKO_REGISTRY_HOSTS_DIR)")
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
 	f.StringVarP(&bridge, "bridge", "b", envOr("HAKO_BRIDGE", "hako0"), "the default network's bridge; it also names the daemon's nftables chains, so daemons side by side need their own (env HAKO_BRIDGE)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")

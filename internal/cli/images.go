@@ -497,52 +497,6 @@ func newHistory(c *CLI) *cobra.Command {
 	return cmd
 }
 
-func newImagePrune(c *CLI) *cobra.Command {
-	var all, force bool
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "remove unused images",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := ctxOf(cmd)
-			if !force {
-				what := "all dangling images"
-				if all {
-					what = "all images without at least one container associated to them"
-				}
-				if !confirm(cmd, c, fmt.Sprintf("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] ", what)) {
-					return nil
-				}
-			}
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := cl.ImagePrune(ctx, all)
-			if err != nil {
-				return err
-			}
-			if len(rep.ImagesDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Images:")
-				for _, d := range rep.ImagesDeleted {
-					if d.Untagged != "" {
-						fmt.Fprintf(c.Out, "untagged: %s\n", d.Untagged)
-					}
-					if d.Deleted != "" {
-						fmt.Fprintf(c.Out, "deleted: %s\n", d.Deleted)
-					}
-				}
-				fmt.Fprintln(c.Out)
-			}
-			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	return cmd
-}
-
 func newSystem(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "manage hako"}
 	df := &cobra.Command{

@@ -71,6 +71,9 @@ type Config struct {
 	// InsecureRegistries may be reached over plain HTTP: host[:port] or
 	// CIDR entries, as docker's --insecure-registry.
 	InsecureRegistries []string
+	// RegistryHostsDir holds registry mirror and TLS configuration in
+	// containerd's layout (DIR/<host>/hosts.toml); "" for none.
+	RegistryHostsDir string
 	// StorageDriver is "overlay", "vfs", or "" to pick overlay when the
 	// kernel and Root's filesystem support it, vfs otherwise.
 	StorageDriver string

@@ -34,7 +34,11 @@ func (d *Daemon) PullImage(ctx context.Context, refStr, platform string, auth au
 	if err != nil {
 		return nil, err
 	}
-	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain())})
+	eps, err := registry.HostsDir(d.cfg.RegistryHostsDir).Endpoints(ref.Domain())
+	if err != nil {
+		return nil, err
+	}
+	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain()), Endpoints: eps})
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +421,11 @@ func (d *Daemon) PushImage(ctx context.Context, name, tag string, auth authn.Aut
 	if err != nil {
 		return fmt.Errorf("An image does not exist locally with the tag: %s: %w", ref.FamiliarName(), errdefs.ErrNotFound)
 	}
-	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain())})
+	eps, err := registry.HostsDir(d.cfg.RegistryHostsDir).Endpoints(ref.Domain())
+	if err != nil {
+		return err
+	}
+	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain()), Endpoints: eps})
 	if err != nil {
 		return err
 	}
