@@ -13,6 +13,7 @@ import (
 	"time"
 
 	apitypes "github.com/hako-dev/hako/internal/api/types"
+	"github.com/hako-dev/hako/internal/atomicfile"
 	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/daemon/logger/jsonfile"
 	"github.com/hako-dev/hako/internal/daemon/monitor"
@@ -351,10 +352,42 @@ func (d *Daemon) mountRootfs(ctx context.Context, c *container.Container) error 
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
+	if c.HostConfig.AutoRemove {
+		if vs, ok := volatileOverlay(ms); ok && mount.All(vs, target) == nil {
+			return nil
+		}
+	}
 	if err := mount.All(ms, target); err != nil {
 		return fmt.Errorf("mount the root filesystem of %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// volatileOverlay adds overlayfs's volatile option to the overlay mounts
+// of a container that is removed when it stops (--rm), as podman does:
+// overlayfs then never syncs the upper filesystem, whose sync at unmount
+// otherwise flushes every dirty page of the host's whole filesystem
+// (tens of milliseconds on a busy host, for each container). A machine
+// crash may leave such an upper dir inconsistent, which does not matter
+// for a container that is thrown away. The marker overlayfs leaves in the
+// work dir to refuse a second volatile mount is removed first (a restart
+// of the same --rm container). ok is false when there is no overlay.
+func volatileOverlay(ms []mount.Mount) (_ []mount.Mount, ok bool) {
+	out := make([]mount.Mount, len(ms))
+	for i, m := range ms {
+		out[i] = m
+		if m.Type != "overlay" {
+			continue
+		}
+		for _, o := range m.Options {
+			if wd, found := strings.CutPrefix(o, "workdir="); found {
+				os.Remove(filepath.Join(wd, "work", "incompat", "volatile"))
+			}
+		}
+		out[i].Options = append(slices.Clip(m.Options), "volatile")
+		ok = true
+	}
+	return out, ok
 }
 
 func (d *Daemon) unmountRootfs(c *container.Container) error {
@@ -538,7 +571,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	if err != nil {
 		return err
 	}
-	if err := container.WriteFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return err
 	}
 	// A runtime state left by a crash blocks a new create: clear it.
@@ -899,7 +932,7 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 	}
 	oom := false
 	if rc, err := d.rt.Load(c.ID); err == nil {
-		if st, err := rc.CgroupStats(); err == nil && st.OOMKills > 0 {
+		if n, err := rc.OOMKills(); err == nil && n > 0 {
 			oom = true
 		}
 		rc.Delete(true)

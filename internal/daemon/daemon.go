@@ -256,6 +256,7 @@ func (d *Daemon) openSnapshots(ctx context.Context) error {
 		return err
 	}
 	d.driver = driver
+	d.removeBuildViews(ctx)
 	if err := d.snapshots.Cleanup(ctx); err != nil {
 		d.log().Warn("snapshot cleanup", "error", err)
 	}

@@ -379,8 +379,3 @@ func (s *Store) List() []*Container {
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out
 }
-
-// WriteFileAtomic is writeFileAtomic for the engine's other files.
-func WriteFileAtomic(p string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(p, data, perm)
-}
