@@ -2,6 +2,8 @@ package cri
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -186,18 +188,32 @@ func (n *cniNetwork) tearDown(ctx context.Context, id, netns string, cfg *runtim
 	return nil
 }
 
-// pinNetNS bind-mounts the network namespace of pid at dir/id, so that
-// it outlives the process and can be torn down by path.
-func pinNetNS(dir, id string, pid int) (string, error) {
-	p := filepath.Join(dir, id)
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDONLY, 0o444)
+// newNetNS makes a network namespace and pins it at a new file in dir
+// (a bind mount of the namespace, as ip netns does), from a thread of its
+// own that unshares it: the thread is never given back to the Go
+// scheduler (its goroutine ends locked), so no other goroutine runs in
+// the new namespace.
+func newNetNS(dir string) (string, error) {
+	var b [12]byte
+	rand.Read(b[:])
+	p := filepath.Join(dir, hex.EncodeToString(b[:]))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
 		return "", fmt.Errorf("pin the pod's network namespace: %w", err)
 	}
 	f.Close()
-	if err := unix.Mount(fmt.Sprintf("/proc/%d/ns/net", pid), p, "", unix.MS_BIND, ""); err != nil {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), p, "", unix.MS_BIND, "")
+	}()
+	if err := <-errc; err != nil {
 		os.Remove(p)
-		return "", fmt.Errorf("pin the pod's network namespace: %w", err)
+		return "", fmt.Errorf("make the pod's network namespace: %w", err)
 	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hako-dev/hako/internal/api/types"
@@ -53,7 +55,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err != nil {
 		return nil, err
 	}
-	exe, err := os.Executable()
+	exe, err := pauseBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +63,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	nsOpts := lx.GetSecurityContext().GetNamespaceOptions()
 	hostNet := nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE
 	hc := &ctypes.HostConfig{
-		Binds:       []string{exe + ":" + pauseTarget + ":ro"},
-		NetworkMode: "none",
-		IpcMode:     "shareable",
-		Sysctls:     lx.GetSysctls(),
+		Binds:   []string{exe + ":" + pauseTarget + ":ro"},
+		IpcMode: "shareable",
+		Sysctls: lx.GetSysctls(),
 	}
 	hc.CgroupParent = lx.GetCgroupParent()
 	if hostNet {
@@ -122,6 +123,21 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if hostNet {
 		config.Hostname = ""
 	}
+	// The pod's network namespace is made first, so that CNI sets it up
+	// while the infra container starts in it (the two take about as
+	// long).
+	netns := ""
+	if !hostNet {
+		if netns, err = newNetNS(s.cfg.NetNSDir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if retErr != nil {
+				unpinNetNS(netns)
+			}
+		}()
+		hc.NetworkMode = ctypes.NetworkMode("ns:" + netns)
+	}
 	id, err := s.b.ContainerCreateCRI(ctx, types.CreateRequest{Name: engineName("POD", md.Name, md, md.Attempt), Config: config, HostConfig: hc}, types.CRIOptions{})
 	if err != nil {
 		if errdefs.IsConflict(err) {
@@ -131,13 +147,16 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	}
 	unlock := s.lock(id)
 	defer unlock()
-	sb := &sandbox{ID: id, Config: cfg, RuntimeHandler: req.RuntimeHandler, CreatedAt: time.Now().UnixNano(), Shm: shm}
+	sb := &sandbox{ID: id, Config: cfg, RuntimeHandler: req.RuntimeHandler, CreatedAt: time.Now().UnixNano(), Shm: shm, NetNS: netns}
+	var cni chan struct{} // closed when CNI is done with the namespace
 	defer func() {
 		if retErr != nil {
 			cctx := context.WithoutCancel(ctx)
+			if cni != nil {
+				<-cni
+			}
 			if sb.NetNS != "" {
 				s.net.tearDown(cctx, id, sb.NetNS, cfg)
-				unpinNetNS(sb.NetNS)
 			}
 			s.b.ContainerRemove(cctx, id, true, true)
 			s.store.delete(id)
@@ -146,26 +165,27 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := s.store.putSandbox(sb); err != nil {
 		return nil, err
 	}
-	if err := s.b.ContainerStart(ctx, id); err != nil {
-		return nil, fmt.Errorf("start the pod sandbox: %w", err)
+	var ips []string
+	var cniErr error
+	cni = make(chan struct{})
+	if sb.NetNS != "" {
+		go func() {
+			defer close(cni)
+			ips, cniErr = s.net.setUp(ctx, id, sb.NetNS, cfg)
+		}()
+	} else {
+		close(cni)
 	}
-	if !hostNet {
-		in, err := s.b.ContainerInspect(ctx, id, false)
-		if err != nil {
-			return nil, err
-		}
-		if in.State == nil || in.State.Pid == 0 {
-			return nil, fmt.Errorf("the pod sandbox's process ended at once")
-		}
-		if sb.NetNS, err = pinNetNS(s.cfg.NetNSDir, id, in.State.Pid); err != nil {
-			return nil, err
-		}
-		if err := s.store.putSandbox(sb); err != nil {
-			return nil, err
-		}
-		if sb.IPs, err = s.net.setUp(ctx, id, sb.NetNS, cfg); err != nil {
-			return nil, err
-		}
+	startErr := s.b.ContainerStart(ctx, id)
+	<-cni
+	if cniErr != nil {
+		return nil, cniErr
+	}
+	if startErr != nil {
+		return nil, fmt.Errorf("start the pod sandbox: %w", startErr)
+	}
+	if sb.NetNS != "" {
+		sb.IPs = ips
 		if err := s.store.putSandbox(sb); err != nil {
 			return nil, err
 		}
@@ -174,6 +194,27 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	s.events.sandboxEvent(s, sb.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
+
+// pauseBinary is this executable, which a pod's infra container runs as
+// its pause process from a bind mount: it must need no dynamic loader,
+// since the pause image has none. Checked once.
+var pauseBinary = sync.OnceValues(func() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		return "", fmt.Errorf("the pause process (%s): %w", exe, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "", fmt.Errorf("the pause process: %s is dynamically linked, and pods run it without a dynamic loader: build hako with CGO_ENABLED=0", exe)
+		}
+	}
+	return exe, nil
+})
 
 // mountShm mounts a new tmpfs for a pod's /dev/shm under dir (the
 // size and flags of the engine's default /dev/shm).

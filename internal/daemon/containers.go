@@ -494,6 +494,9 @@ func (d *Daemon) namespaceJoins(c *container.Container) (map[specs.LinuxNamespac
 			return nil, "", err
 		}
 	}
+	if p, ok := netnsPath(hc); ok {
+		joins[specs.NetworkNamespace] = p
+	}
 	if hc.IpcMode.IsHost() {
 		shm = "/dev/shm"
 	}

@@ -78,7 +78,15 @@ func netMode(hc *ctypes.HostConfig) ctypes.NetworkMode {
 // own (not the host's, not another container's).
 func ownNetns(hc *ctypes.HostConfig) bool {
 	m := netMode(hc)
-	return !m.IsHost() && !m.IsContainer()
+	_, joined := netnsPath(hc)
+	return !m.IsHost() && !m.IsContainer() && !joined
+}
+
+// netnsPath is the network namespace a container joins by path
+// (NetworkMode "ns:/path", as podman's --network ns:PATH): one the caller
+// made and configures itself, as the CRI does with CNI.
+func netnsPath(hc *ctypes.HostConfig) (string, bool) {
+	return strings.CutPrefix(string(hc.NetworkMode), "ns:")
 }
 
 // initNetworking checks a new container's networks and records their
@@ -101,6 +109,13 @@ func (d *Daemon) initNetworking(c *container.Container) error {
 		}
 	}
 	ns := &ctypes.NetworkSettings{Networks: map[string]*nettypes.EndpointSettings{}, Ports: nettypes.PortMap{}}
+	if p, ok := netnsPath(hc); ok {
+		if !filepath.IsAbs(p) || len(eps) > 0 || len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+			return fmt.Errorf("network mode ns:PATH takes an absolute path to a network namespace and no networks or published ports: %w", errdefs.ErrInvalidArgument)
+		}
+		c.NetworkSettings = ns
+		return nil
+	}
 	if mode.IsContainer() {
 		if len(eps) > 0 {
 			return fmt.Errorf("conflicting options: container type network can't be used with other networks: %w", errdefs.ErrInvalidArgument)

@@ -182,7 +182,7 @@ func (d *Daemon) NetworkConnect(ctx context.Context, ref string, req nettypes.Co
 	switch {
 	case mode.IsHost() || n.Driver == network.DriverHost:
 		return fmt.Errorf("container cannot be disconnected from host network or connected to host network: %w", errdefs.ErrPermissionDenied)
-	case mode.IsContainer():
+	case mode.IsContainer() || !ownNetns(c.HostConfig) && !mode.IsNone():
 		return fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w", errdefs.ErrPermissionDenied)
 	case mode.IsNone() || n.Driver == network.DriverNull:
 		return fmt.Errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode: %w", errdefs.ErrPermissionDenied)
