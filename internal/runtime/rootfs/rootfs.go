@@ -19,6 +19,7 @@ package rootfs
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/hako-dev/hako/internal/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -62,8 +63,27 @@ type Config struct {
 // Prepare does everything that happens before pivot_root.
 func Prepare(c *Config) error {
 	if !c.SharedMountNS {
-		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("make / a slave mount: %w", err)
+		// / is a slave of the host's tree unless linux.rootfsPropagation
+		// asks otherwise: with rshared, mounts propagate both ways
+		// (mounts with "rshared" then join the host's peer groups).
+		flags := []uintptr{unix.MS_SLAVE | unix.MS_REC}
+		shared := false
+		if l := c.Spec.Linux; l != nil && l.RootfsPropagation != "" {
+			flags = mount.ParseOptions([]string{l.RootfsPropagation}).Propagation
+		}
+		for _, f := range flags {
+			if err := unix.Mount("", "/", "", f, ""); err != nil {
+				return fmt.Errorf("set the propagation of / (%#x): %w", f, err)
+			}
+			shared = shared || f&unix.MS_SHARED != 0
+		}
+		if shared {
+			// pivot_root refuses a new root whose parent mount is shared:
+			// the mount the rootfs is on (or is) becomes private, as runc
+			// does it.
+			if err := privateParentMount(c.Rootfs); err != nil {
+				return err
+			}
 		}
 		if err := unix.Mount(c.Rootfs, c.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind rootfs %s onto itself: %w", c.Rootfs, err)
@@ -93,6 +113,20 @@ func Prepare(c *Config) error {
 		}
 	}
 	return nil
+}
+
+// privateParentMount makes the nearest mount at or above p private
+// (not recursively).
+func privateParentMount(p string) error {
+	for dir := filepath.Clean(p); ; dir = filepath.Dir(dir) {
+		err := unix.Mount("", dir, "", unix.MS_PRIVATE, "")
+		if err == nil {
+			return nil
+		}
+		if err != unix.EINVAL || dir == "/" {
+			return fmt.Errorf("make the mount of %s private: %w", p, err)
+		}
+	}
 }
 
 func describeSource(m *specs.Mount) string {
