@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/hako-dev/hako/internal/runtime/cgroups"
 	"github.com/hako-dev/hako/internal/runtime/linux"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"github.com/hako-dev/hako/internal/runtime/spec"
@@ -99,12 +98,12 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	if err != nil {
 		return nil, err
 	}
-	if fdm, ok := mgr.(cgroups.CloneIntoer); ok {
-		if fd, err := fdm.CgroupFD(); err == nil {
-			defer unix.Close(fd)
-			sp.CgroupFD = fd
-		}
+	entry, err := cgroupEntry(mgr)
+	if err != nil {
+		return nil, err
 	}
+	defer entry.Close()
+	sp.CgroupFD = entry.CloneInto
 	// The container may have exited meanwhile: check before and after.
 	if !linux.ProcessAlive(c.st.Pid, c.st.PidStart) {
 		return nil, c.notRunning("exec in", StatusStopped)
@@ -128,15 +127,7 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 		ClampLimits: c.rt.clamp || s.Annotations[ClampAnnotation] == "true",
 		State:       c.ociState(StatusRunning),
 	}
-	if err := child.Conn.Send(&process.Message{Type: process.MsgConfig, Config: cfg}); err != nil {
-		return nil, c.initDied(child, err)
-	}
-	if sp.CgroupFD < 0 {
-		if err := mgr.Join(child.Pid); err != nil {
-			return nil, err
-		}
-	}
-	if err := child.Conn.Send(&process.Message{Type: process.MsgJoined}); err != nil {
+	if err := child.Conn.Send(&process.Message{Type: process.MsgConfig, Config: cfg}, entry.Tasks...); err != nil {
 		return nil, c.initDied(child, err)
 	}
 	_, fds, err := child.Conn.Expect(process.MsgReady)

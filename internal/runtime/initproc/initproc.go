@@ -16,6 +16,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 
+	"github.com/hako-dev/hako/internal/runtime/cgroups"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"golang.org/x/sys/unix"
 )
@@ -104,6 +105,20 @@ func envFD(name string) int {
 		return -1
 	}
 	return n
+}
+
+// config receives the configuration and joins the cgroup v1 hierarchies
+// whose "tasks" files come with it. This runs on the main thread, which
+// is locked and is the one that executes the container process.
+func (c *child) config() (*process.InitConfig, error) {
+	msg, fds, err := c.conn.Expect(process.MsgConfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := cgroups.JoinTasks(fds); err != nil {
+		return nil, err
+	}
+	return msg.Config, nil
 }
 
 // joinMountNS enters the mount namespace fd on this thread. The thread
