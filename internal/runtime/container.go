@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"os/user"
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
@@ -81,11 +80,4 @@ func (c *Container) cgroup() (cgroups.Manager, error) {
 
 func (c *Container) notRunning(op string, st specs.ContainerState) error {
 	return fmt.Errorf("cannot %s container %q: it is %s: %w", op, c.st.ID, st, errdefs.ErrConflict)
-}
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return ""
 }
