@@ -194,8 +194,16 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 	}
 	c.st.Pid, c.st.PidStart = child.Pid, ps.StartTime
 
+	// The init has no use for the resources (the runtime applies them),
+	// and each type it need not decode shortens its start.
+	initSpec := *s
+	if s.Linux != nil {
+		l := *s.Linux
+		l.Resources = nil
+		initSpec.Linux = &l
+	}
 	cfg := &process.InitConfig{
-		Spec:            s,
+		Spec:            &initSpec,
 		ID:              id,
 		Bundle:          bundle,
 		Rootfs:          c.st.Rootfs,
