@@ -162,7 +162,7 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		if err := mgr.Create(cgroupResources(s)); err != nil {
 			return err
 		}
-		entry, err = cgroupEntry(mgr)
+		entry, err = mgr.Entry()
 		return err
 	}
 	inside := cgroups.StartsInside(mgr)
@@ -374,16 +374,6 @@ func writePidFile(path string, pid int) error {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	return nil
-}
-
-// cgroupEntry prepares a child to enter mgr's cgroup by itself (see
-// cgroups.Entrant).
-func cgroupEntry(mgr cgroups.Manager) (*cgroups.Entry, error) {
-	en, ok := mgr.(cgroups.Entrant)
-	if !ok {
-		return nil, fmt.Errorf("cgroup manager %T cannot place a new process: %w", mgr, errdefs.ErrNotImplemented)
-	}
-	return en.Entry()
 }
 
 // cgroupMounts tells the init what a "cgroup" mount should show.

@@ -98,7 +98,7 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	if err != nil {
 		return nil, err
 	}
-	entry, err := cgroupEntry(mgr)
+	entry, err := mgr.Entry()
 	if err != nil {
 		return nil, err
 	}

@@ -60,8 +60,34 @@ type Manager interface {
 	// Create makes the container's cgroup (every hierarchy on v1) and applies
 	// r to it. It is idempotent: an existing cgroup is reused.
 	Create(r *specs.LinuxResources) error
-	// Join moves pid into the container's cgroup.
+	// Join moves pid into the container's cgroup. Prefer Entry for a
+	// process about to start.
 	Join(pid int) error
+	// Entry opens what a process about to start needs to enter the
+	// container's cgroup by itself, so that no one moves it by pid.
+	//
+	// Why: moving a process by pid (writing cgroup.procs) takes the
+	// kernel's global cgroup_threadgroup_rwsem for writing, and the first
+	// such write after a quiet spell waits for an RCU grace period: ~6 ms
+	// on a 2-CPU VM, more than the rest of a container start. Two ways in
+	// skip that lock:
+	//
+	//   - cgroup v2: clone3(CLONE_INTO_CGROUP) starts the process in the
+	//     cgroup (the fork path only takes the lock for reading);
+	//   - cgroup v1: a thread that writes "0" (itself) to a hierarchy's
+	//     "tasks" file moves only itself, and the kernel skips the global
+	//     lock for a single thread moving itself (cgroup_procs_write_start
+	//     in kernel/cgroup/cgroup.c). The process's main thread does this
+	//     (JoinTasks); it is the thread that later executes the container
+	//     process, and the other threads of the runtime binary end at that
+	//     execve. /proc/PID/cgroup, cgroup.procs and memory accounting (the
+	//     thread group leader owns the mm) see the process in its cgroup
+	//     from the write on.
+	//
+	// On a hybrid host the v1 Manager uses both: tasks files for the v1
+	// hierarchies and CLONE_INTO_CGROUP for the unified one. The caller
+	// closes the Entry once the process has started.
+	Entry() (*Entry, error)
 	// Set applies r to an existing cgroup (the runtime's "update" verb).
 	// Fields left nil are not changed; an empty device list leaves the
 	// device rules as they are.
@@ -90,35 +116,6 @@ type Manager interface {
 	// for the unified directory on a hybrid host) or under the single key ""
 	// (v2), for saving in the container state. The map is a copy.
 	Paths() map[string]string
-}
-
-// Entrant is implemented by both Managers: it prepares a process that is
-// about to start to enter the container's cgroup by itself, so that the
-// runtime need not move it by pid (Join).
-//
-// Why: moving a process by pid (writing cgroup.procs) takes the kernel's
-// global cgroup_threadgroup_rwsem for writing, and the first such write
-// after a quiet spell waits for an RCU grace period: ~6 ms on a 2-CPU VM,
-// more than the rest of a container start. Two ways in skip that lock:
-//
-//   - cgroup v2: clone3(CLONE_INTO_CGROUP) starts the process in the
-//     cgroup (the fork path only takes the lock for reading);
-//   - cgroup v1: a thread that writes "0" (itself) to a hierarchy's
-//     "tasks" file moves only itself, and the kernel skips the global
-//     lock for a single thread moving itself (see cgroup_procs_write_start
-//     in kernel/cgroup/cgroup.c). The process's main thread does this
-//     first thing; it is the thread that later executes the container
-//     process, and the other threads of the runtime binary end at that
-//     execve. /proc/PID/cgroup, cgroup.procs and memory accounting (the
-//     thread group leader owns the mm) see the process in its cgroup from
-//     the write on.
-//
-// On a hybrid host the v1 Manager uses both: tasks files for the v1
-// hierarchies and CLONE_INTO_CGROUP for the unified one.
-type Entrant interface {
-	// Entry opens what the new process needs. The caller closes it once
-	// the process has started.
-	Entry() (*Entry, error)
 }
 
 // StartsInside reports whether a new process must start inside m's cgroup
@@ -159,7 +156,7 @@ func (e *Entry) Close() {
 }
 
 // JoinTasks moves the calling thread into the cgroup of each "tasks" file
-// in fds (see Entrant) and closes them. It must run on the thread that
+// in fds (see Manager.Entry) and closes them. It must run on the thread that
 // will execute the container process, before the process starts others
 // that should count in the container's cgroup.
 func JoinTasks(fds []int) error {

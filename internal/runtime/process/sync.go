@@ -17,7 +17,7 @@
 //	  ── config {spec, rootfs, cgroup mounts}     │
 //	     + v1 "tasks" files ────────────────────►│ main thread joins the v1
 //	                                              │ cgroups ("0" > tasks, see
-//	                                              │ cgroups.Entrant);
+//	                                              │ cgroups.Manager.Entry);
 //	                                              │ rootfs.Prepare: mounts, /dev;
 //	                                              │ unshare the cgroup namespace
 //	                                              │ (only if hooks are configured)
