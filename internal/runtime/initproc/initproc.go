@@ -21,8 +21,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The main thread is locked from package initialization, but only in a
+// runtime child: every other face of the binary (the runtime's verbs, the
+// daemon, the CLI) is better off without it, since a locked main goroutine
+// makes the scheduler hand its P between threads each time it blocks
+// (~1 ms of futex round trips in a runtime verb).
 func init() {
-	goruntime.LockOSThread()
+	if Mode() != "" {
+		goruntime.LockOSThread()
+	}
 }
 
 // Mode returns the child role from the environment, or "" when this process
