@@ -89,8 +89,10 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		Bundle:  bundle,
 		Rootfs:  spec.RootfsPath(s, bundle),
 		Created: time.Now().UTC(),
-		Config:  s,
 	}}
+	if err := c.st.setSpec(s); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if retErr != nil {
 			retErr = errors.Join(retErr, c.cleanupFailed())

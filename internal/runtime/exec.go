@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/linux"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"github.com/hako-dev/hako/internal/runtime/spec"
@@ -70,11 +71,11 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	// The child needs the process and the few container settings applied
 	// per process; the mounts, devices and resources are the container's
 	// and stay out of the message (it is decoded at every exec).
-	full := c.st.Config
-	s := specs.Spec{Version: full.Version, Process: p, Hostname: full.Hostname, Annotations: full.Annotations, Linux: &specs.Linux{}}
-	if l := full.Linux; l != nil {
-		s.Linux.Seccomp, s.Linux.Personality, s.Linux.MemoryPolicy = l.Seccomp, l.Personality, l.MemoryPolicy
+	s := c.ExecBase()
+	if s == nil {
+		return nil, fmt.Errorf("exec in container %q: it has no configuration: %w", c.st.ID, errdefs.ErrConflict)
 	}
+	s.Process = p
 	sp := &process.Spawn{
 		Mode:        "exec",
 		Stdin:       orStd(o.Stdin, os.Stdin),
@@ -120,7 +121,7 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 		}
 	}()
 	cfg := &process.InitConfig{
-		Spec:        &s,
+		Spec:        s,
 		ID:          c.st.ID,
 		Bundle:      c.st.Bundle,
 		PreserveFDs: o.PreserveFDs,

@@ -54,7 +54,7 @@ func newExec(g *globals) *command {
 			if err != nil {
 				return err
 			}
-			p, err := f.build(c.Config(), args[1:], fl)
+			p, err := f.build(c.ExecBase(), args[1:], fl)
 			if err != nil {
 				return err
 			}
