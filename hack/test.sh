@@ -2,7 +2,8 @@
 # Runs every test of hako: vet and format checks, unit tests, root tests
 # (namespaces, mounts, cgroups, for real), race-detector runs of the
 # concurrent packages, black-box tests of the built binary, and the OCI
-# runtime-tools conformance suite with its pass/fail thresholds.
+# runtime-tools conformance suite and Kubernetes critest, each with its
+# pass/fail thresholds.
 # Needs root, Go 1.26 and the packages hack/deps.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,6 @@ CGO_ENABLED=1 go test -count=1 -race -timeout 10m ./internal/runtime/process/ ./
 
 step "OCI runtime-tools conformance"
 test/conformance/oci.sh bin/hako-runtime
+
+step "Kubernetes CRI conformance (critest)"
+test/conformance/cri-check.sh bin/hako

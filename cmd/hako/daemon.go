@@ -34,6 +34,8 @@ func newDaemonCommand() *cobra.Command {
 	var allowRemote, debug bool
 	var storageDriver, bridge string
 	var insecure []string
+	var hostsDir string
+	var criOpts criOptions
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "run the engine: the Docker Engine API on a unix socket (started by the CLI when needed)",
@@ -44,7 +46,10 @@ func newDaemonCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, Bridge: bridge}, hosts, allowRemote)
+			if !cmd.Flags().Changed("cri-socket") {
+				criOpts.socket = "default"
+			}
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, RegistryHostsDir: hostsDir, Bridge: bridge}, hosts, allowRemote, criOpts)
 		},
 	}
 	f := cmd.Flags()
@@ -53,13 +58,19 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&runRoot, "runroot", envOr("HAKO_RUNROOT", daemon.DefaultRunRoot), "runtime state and the default socket (env HAKO_RUNROOT)")
 	f.BoolVar(&allowRemote, "allow-remote-tcp", false, "allow tcp:// on non-loopback addresses (the API gives root on this host)")
 	f.BoolVarP(&debug, "debug", "D", false, "log debug messages")
+	f.StringVar(&hostsDir, "registry-hosts-dir", envOr("HAKO_REGISTRY_HOSTS_DIR", "/etc/hako/certs.d"), "registry mirrors and TLS settings in containerd's hosts.toml layout, DIR/<registry host>/hosts.toml (env HAKO_REGISTRY_HOSTS_DIR)")
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
 	f.StringVarP(&bridge, "bridge", "b", envOr("HAKO_BRIDGE", "hako0"), "the default network's bridge; it also names the daemon's nftables chains, so daemons side by side need their own (env HAKO_BRIDGE)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")
+	f.StringVar(&criOpts.socket, "cri-socket", "", "serve the Kubernetes CRI on this unix socket; \"\" turns it off (default <runroot>/cri.sock)")
+	f.StringVar(&criOpts.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "CNI network configuration for pods (CRI)")
+	f.StringSliceVar(&criOpts.cniBinDirs, "cni-bin-dir", []string{"/opt/cni/bin", "/usr/lib/cni"}, "where CNI plugins are (CRI; repeatable)")
+	f.StringVar(&criOpts.streamAddress, "cri-stream-address", "127.0.0.1:0", "host:port of the CRI streaming server (exec, attach, port-forward)")
+	f.StringVar(&criOpts.sandboxImage, "sandbox-image", "", "image kubelet calls the pod sandbox image, reported as pinned (hako needs none)")
 	return cmd
 }
 
-func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote bool) (retErr error) {
+func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote bool, criOpts criOptions) (retErr error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, cfg)
@@ -104,6 +115,13 @@ func runDaemon(log *slog.Logger, cfg daemon.Config, hosts []string, allowRemote 
 			}
 		}()
 	}
+	stopCRI, err := startCRI(log, d, criOpts)
+	if err != nil {
+		srv.Close()
+		wg.Wait()
+		return err
+	}
+	defer stopCRI()
 	log.Info("hako daemon started", "version", version, "root", cfg.Root, "runroot", cfg.RunRoot, "hosts", hosts, "pid", os.Getpid())
 	select {
 	case <-ctx.Done():

@@ -7,6 +7,8 @@
 //	init, docker-init, hako-init -- ARGV...
 //	                       the init of "run --init" (tini compatible), when
 //	                       bind-mounted into a container at /dev/init
+//	pause                  the process holding a Kubernetes pod's namespaces,
+//	                       when bind-mounted into a pod's sandbox at /pause
 //
 // It also re-executes itself as the init of every container it creates;
 // that path is taken first and touches nothing else.
@@ -24,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hako-dev/hako/internal/pause"
 	"github.com/hako-dev/hako/internal/runtime/initproc"
 	"github.com/hako-dev/hako/internal/runtimecli"
 	"github.com/hako-dev/hako/internal/tini"
@@ -41,6 +44,8 @@ func main() {
 	case "init", "docker-init", "hako-init": // run --init: bind-mounted at /dev/init
 		tini.Version = version
 		os.Exit(tini.Main(os.Args[1:]))
+	case "pause":
+		os.Exit(pause.Main(os.Args[1:]))
 	}
 	runtimecli.Version = version
 	if strings.HasPrefix(prog, "hako-runtime") {

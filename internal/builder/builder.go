@@ -1,8 +1,14 @@
-// Package builder runs single-stage Dockerfile builds the way docker's
-// classic builder does: each instruction either changes the image's
-// configuration (an empty-layer history entry) or adds one layer, RUN
-// through a container the backend runs and commits, COPY and ADD from
-// the build context.
+// Package builder runs Dockerfile builds the way docker's classic builder
+// does: each instruction either changes the image's configuration (an
+// empty-layer history entry) or adds one layer, RUN through a container
+// the backend runs and commits, COPY and ADD from the build context, an
+// earlier stage or an image. Multi-stage builds run only the stages the
+// target needs.
+//
+// Every step's image is kept with its parent and a cache key (cache.go):
+// a later build whose step has the same key reuses the image instead of
+// running the step, across daemon restarts, since the key lives in the
+// image store.
 //
 // The Dockerfile is parsed by buildkit's parser and instruction packages;
 // the builder only executes. It reaches the daemon through Backend.
@@ -14,41 +20,65 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hako-dev/hako/internal/registry"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ctypes "github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
+
+// Image is an image the build starts from or made: its ID and runtime
+// configuration.
+type Image struct {
+	ID     string
+	Config dockerspec.DockerOCIImageConfig
+}
+
+// Commit describes a step's image: Base ("" for none) plus one layer,
+// the changes of Container when it is set, else the uncompressed layer
+// tar Layer; with neither, an empty-layer history entry.
+type Commit struct {
+	Base      string
+	Container string
+	Layer     io.Reader
+	Config    dockerspec.DockerOCIImageConfig
+	CreatedBy string
+	// CacheKey is recorded with the image, for BuildCached.
+	CacheKey string
+}
 
 // Backend is what a build needs from the daemon.
 type Backend interface {
-	// BuildImage resolves an image in the store to its ID and runtime
-	// configuration.
-	BuildImage(ctx context.Context, ref string) (id string, cfg ocispec.ImageConfig, err error)
+	// BuildImage resolves an image for FROM or COPY --from, pulling it
+	// when it is missing or pull is set; progress is told what happens.
+	BuildImage(ctx context.Context, ref string, pull bool, platform string, progress func(string)) (Image, error)
+	// BuildCached returns the image a step with cache key key made.
+	BuildCached(ctx context.Context, key string) (Image, bool)
 	// BuildRun creates a container with cfg (cfg.Image is the image),
 	// calls created with its ID (the caller removes it), runs it to its
 	// end with its output copied to out and returns its exit code.
 	BuildRun(ctx context.Context, cfg *ctypes.Config, created func(id string), out io.Writer) (exitCode int, err error)
-	// BuildCommit stores an image: base ("" for none) plus one layer,
-	// the changes of container when it is set, else the uncompressed
-	// layer tar; with neither, an empty-layer history entry.
-	BuildCommit(ctx context.Context, base, container string, layer io.Reader, cfg ocispec.ImageConfig, createdBy string) (id string, err error)
-	// ImageIsDir reports whether path is a directory in an image (COPY
-	// into an existing directory keeps the source's name).
-	ImageIsDir(ctx context.Context, image, path string) bool
+	// BuildCommit stores a step's image.
+	BuildCommit(ctx context.Context, c Commit) (id string, err error)
+	// BuildView makes image's files readable at dir until release.
+	BuildView(ctx context.Context, image string) (dir string, release func() error, err error)
+	// ImagePath resolves path in an image, following the symlinks of
+	// its existing part inside the image, and describes the result (nil
+	// if it does not exist). COPY into an existing directory keeps the
+	// source's name; through a symlink it lands where the link points.
+	ImagePath(ctx context.Context, image, path string) (resolved string, fi fs.FileInfo)
 	// ContainerRemove removes a container the build ran.
 	ContainerRemove(ctx context.Context, ref string, force, volumes bool) error
 	// TagImage names an image.
 	TagImage(ctx context.Context, src, repo, tag string) error
-	// RemoveImage removes an intermediate image.
-	RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error)
 }
 
 // Options describe one build.
@@ -61,6 +91,12 @@ type Options struct {
 	Tags       []string
 	BuildArgs  map[string]*string
 	Labels     map[string]string
+	// Target is the stage to build (the last when empty).
+	Target string
+	// NoCache runs every step; Pull pulls every FROM image anew.
+	NoCache, Pull bool
+	// Platform is what FROM pulls for ("" for the host's).
+	Platform string
 	// Quiet suppresses RUN output.
 	Quiet bool
 }
@@ -74,7 +110,7 @@ type Reporter interface {
 }
 
 // Build runs the build and returns the final image ID.
-func Build(ctx context.Context, be Backend, o Options, rep Reporter) (_ string, retErr error) {
+func Build(ctx context.Context, be Backend, o Options, rep Reporter) (string, error) {
 	var tags []string
 	for _, t := range o.Tags {
 		named, err := reference.ParseNormalizedNamed(t)
@@ -110,88 +146,179 @@ func Build(ctx context.Context, be Backend, o Options, rep Reporter) (_ string, 
 	if err != nil {
 		return "", missing
 	}
-	stage, metaArgs, err := Parse(bytes.NewReader(df))
+	parsed, err := Parse(bytes.NewReader(df))
 	if err != nil {
 		return "", err
 	}
-	b := &build{be: be, rep: rep, ctxDir: dir, quiet: o.Quiet, buildArgs: o.BuildArgs, shell: defaultShell}
-	// Without a build cache the images of the steps before the last serve
-	// nothing: they go, whether the build succeeds or not.
-	defer func() {
-		keep := ""
-		if retErr == nil {
-			keep = b.image
-		}
-		for _, id := range b.intermediates {
-			if id != keep {
-				be.RemoveImage(context.WithoutCancel(ctx), id, true)
-			}
-		}
-	}()
-	for _, a := range metaArgs {
+	stages := parsed.Stages
+	b := &build{be: be, rep: rep, ctxDir: dir, o: o, stageImages: map[int]string{}, lex: shell.NewLex(parsed.Escape)}
+	// buildkit's automatic platform ARGs, which Dockerfiles written for
+	// it declare; a --build-arg or an ARG default overrides them.
+	for _, kv := range platformArgs(o.Platform) {
+		b.declareArg(kv)
+	}
+	for _, a := range parsed.MetaArgs {
 		for _, kv := range a.Args {
 			b.declareArg(kv)
 		}
 	}
 	// ARGs before FROM are for FROM; a stage sees one it declares again.
 	b.metaArgs, b.args = b.args, nil
-	total := len(stage.Commands) + 1
-	rep.Stream(fmt.Sprintf("Step 1/%d : %s\n", total, stage.SourceCode))
-	if err := b.from(ctx, stage); err != nil {
-		return "", lineErr(stage.Location, err)
-	}
-	for i, cmd := range stage.Commands {
-		rep.Stream(fmt.Sprintf("Step %d/%d : %s\n", i+2, total, cmd))
-		if err := b.dispatch(ctx, cmd); err != nil {
-			return "", lineErr(cmd.Location(), err)
+	b.stages = stages
+	target := len(stages) - 1
+	if o.Target != "" {
+		if target = b.stageIndex(o.Target, len(stages)); target < 0 {
+			return "", fmt.Errorf("failed to reach build target %s in Dockerfile", o.Target)
 		}
 	}
-	if len(o.Labels) > 0 {
-		if b.cfg.Labels == nil {
-			b.cfg.Labels = map[string]string{}
-		}
-		for k, v := range o.Labels {
-			b.cfg.Labels[k] = v
-		}
-		if err := b.commitConfig(ctx, "LABEL"); err != nil {
+	needed, err := b.neededStages(target)
+	if err != nil {
+		return "", err
+	}
+	for _, i := range needed {
+		b.total += len(stages[i].Commands) + 1
+	}
+	for _, i := range needed {
+		if err := b.runStage(ctx, i, i == target); err != nil {
 			return "", err
 		}
 	}
-	if b.image == "" {
-		// FROM scratch and nothing else: an image with no layers.
-		if err := b.commitConfig(ctx, "FROM scratch"); err != nil {
-			return "", err
-		}
+	if unused := b.unusedArgs(); len(unused) > 0 {
+		// docker's words
+		rep.Stream(fmt.Sprintf("[Warning] One or more build-args [%s] were not consumed\n", strings.Join(unused, " ")))
 	}
-	rep.ImageID(b.image)
-	rep.Stream(fmt.Sprintf("Successfully built %s\n", shortID(b.image)))
+	final := b.stageImages[target]
+	rep.ImageID(final)
+	rep.Stream(fmt.Sprintf("Successfully built %s\n", shortID(final)))
 	for _, t := range tags {
-		if err := be.TagImage(ctx, b.image, t, ""); err != nil {
+		if err := be.TagImage(ctx, final, t, ""); err != nil {
 			return "", fmt.Errorf("tag %s: %w", t, err)
 		}
 		rep.Stream(fmt.Sprintf("Successfully tagged %s\n", t))
 	}
-	return b.image, nil
+	return final, nil
 }
 
-// Parse parses a Dockerfile into its one stage and the ARGs before FROM.
-func Parse(r io.Reader) (*instructions.Stage, []instructions.ArgCommand, error) {
+// Dockerfile is a parsed Dockerfile.
+type Dockerfile struct {
+	Stages []instructions.Stage
+	// MetaArgs are the ARGs before the first FROM.
+	MetaArgs []instructions.ArgCommand
+	// Escape is the escape character (the escape directive's, or \).
+	Escape rune
+}
+
+// Parse parses a Dockerfile.
+func Parse(r io.Reader) (*Dockerfile, error) {
 	res, err := parser.Parse(r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dockerfile parse error: %w", err)
+		if strings.Contains(err.Error(), "file with no instructions") {
+			return nil, errors.New("the Dockerfile has no instructions: it needs a FROM")
+		}
+		return nil, fmt.Errorf("dockerfile parse error: %w", err)
+	}
+	for _, n := range res.AST.Children {
+		if strings.EqualFold(n.Value, "from") {
+			break
+		}
+		if !strings.EqualFold(n.Value, "arg") {
+			return nil, fmt.Errorf("dockerfile line %d: %s before the first FROM: a Dockerfile begins with FROM (after ARGs only)", n.StartLine, strings.ToUpper(n.Value))
+		}
 	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dockerfile parse error: %w", err)
+		return nil, fmt.Errorf("dockerfile parse error: %w", err)
 	}
-	switch len(stages) {
-	case 0:
-		return nil, nil, errors.New("the Dockerfile has no FROM instruction")
-	case 1:
-	default:
-		return nil, nil, fmt.Errorf("multi-stage builds are not supported yet (%d FROM instructions)", len(stages))
+	if len(stages) == 0 {
+		return nil, errors.New("the Dockerfile has no FROM instruction")
 	}
-	return &stages[0], metaArgs, nil
+	return &Dockerfile{Stages: stages, MetaArgs: metaArgs, Escape: res.EscapeToken}, nil
+}
+
+// platformArgs are buildkit's automatic ARGs: the build platform is the
+// host's, the target platform the one asked for (else the host's).
+func platformArgs(target string) []instructions.KeyValuePairOptional {
+	host := registry.HostPlatform()
+	tp, err := registry.ParsePlatform(target)
+	if err != nil {
+		tp = host
+	}
+	format := func(p v1.Platform) string {
+		return strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/")
+	}
+	var out []instructions.KeyValuePairOptional
+	add := func(k, v string) { out = append(out, instructions.KeyValuePairOptional{Key: k, Value: &v}) }
+	add("BUILDPLATFORM", format(host))
+	add("BUILDOS", host.OS)
+	add("BUILDARCH", host.Architecture)
+	add("BUILDVARIANT", host.Variant)
+	add("TARGETPLATFORM", format(tp))
+	add("TARGETOS", tp.OS)
+	add("TARGETARCH", tp.Architecture)
+	add("TARGETVARIANT", tp.Variant)
+	return out
+}
+
+// stageIndex finds a stage among the first n by name or number, or -1.
+func (b *build) stageIndex(name string, n int) int {
+	for i := range n {
+		if b.stages[i].Name != "" && strings.EqualFold(b.stages[i].Name, name) {
+			return i
+		}
+	}
+	if i, err := strconv.Atoi(name); err == nil && i >= 0 && i < n {
+		return i
+	}
+	return -1
+}
+
+// neededStages lists, in Dockerfile order, the stages target depends on
+// (through FROM and COPY --from) and target itself.
+func (b *build) neededStages(target int) ([]int, error) {
+	need := map[int]bool{}
+	var visit func(i int) error
+	visit = func(i int) error {
+		if need[i] {
+			return nil
+		}
+		need[i] = true
+		st := &b.stages[i]
+		base, err := b.expandIn(st.BaseName, b.metaArgs)
+		if err != nil {
+			return lineErr(st.Location, err)
+		}
+		if j := b.stageIndex(base, i); j >= 0 && !strings.Contains(base, ":") {
+			if err := visit(j); err != nil {
+				return err
+			}
+		}
+		for _, cmd := range st.Commands {
+			c, ok := cmd.(*instructions.CopyCommand)
+			if !ok || c.From == "" {
+				continue
+			}
+			from, err := b.expandIn(c.From, b.metaArgs)
+			if err != nil {
+				return lineErr(c.Location(), err)
+			}
+			if j := b.stageIndex(from, i); j >= 0 {
+				if err := visit(j); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := visit(target); err != nil {
+		return nil, err
+	}
+	var out []int
+	for i := range b.stages {
+		if need[i] {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }
 
 func lineErr(loc []parser.Range, err error) error {
@@ -207,70 +334,4 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-var defaultShell = []string{"/bin/sh", "-c"}
-
-// build is the state between steps: the current image and its config.
-type build struct {
-	be     Backend
-	rep    Reporter
-	ctxDir string
-	quiet  bool
-
-	image string // "" while the image is scratch with no layer yet
-	// intermediates are the images this build made.
-	intermediates []string
-	cfg           ocispec.ImageConfig
-	shell         []string
-
-	buildArgs map[string]*string
-	// args are the ARGs declared so far with their values, in order.
-	args     []string
-	metaArgs []string
-	lex      *shell.Lex
-}
-
-// declareArg records an ARG: a --build-arg overrides its default.
-func (b *build) declareArg(kv instructions.KeyValuePairOptional) {
-	v, ok := "", false
-	for _, m := range b.metaArgs {
-		if mv, found := strings.CutPrefix(m, kv.Key+"="); found {
-			v, ok = mv, true
-		}
-	}
-	if kv.Value != nil {
-		v, ok = *kv.Value, true
-	}
-	if ba, found := b.buildArgs[kv.Key]; found && ba != nil {
-		v, ok = *ba, true
-	}
-	b.args = slices.DeleteFunc(b.args, func(e string) bool { return strings.HasPrefix(e, kv.Key+"=") })
-	if ok {
-		b.args = append(b.args, kv.Key+"="+v)
-	}
-}
-
-// env is what $VAR expands against and what RUN sees: the ARGs, then the
-// image's ENV overriding them.
-func (b *build) env() []string {
-	env := append([]string(nil), b.args...)
-	for _, e := range b.cfg.Env {
-		k, _, _ := strings.Cut(e, "=")
-		env = slices.DeleteFunc(env, func(a string) bool { return strings.HasPrefix(a, k+"=") })
-		env = append(env, e)
-	}
-	return env
-}
-
-func (b *build) expand(word string) (string, error) {
-	return b.expandIn(word, b.env())
-}
-
-func (b *build) expandIn(word string, env []string) (string, error) {
-	if b.lex == nil {
-		b.lex = shell.NewLex(parser.DefaultEscapeToken)
-	}
-	s, _, err := b.lex.ProcessWord(word, shell.EnvsFromSlice(env))
-	return s, err
 }

@@ -7,37 +7,68 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ctypes "github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 type commit struct {
-	base, container, createdBy string
-	files                      map[string]string // layer file -> content ("" for dirs)
-	uids                       map[string]int
-	cfg                        ocispec.ImageConfig
+	Commit
+	files map[string]string // layer file -> content ("" for dirs)
+	uids  map[string]int
+	gids  map[string]int
+	modes map[string]int64
 }
 
+// fakeBackend keeps images as maps of files, commits them, and caches
+// them by key.
 type fakeBackend struct {
-	deleted []string
+	t       *testing.T
 	commits []commit
+	images  map[string]map[string]string // id -> all files
+	configs map[string]dockerspec.DockerOCIImageConfig
+	cache   map[string]string
 	runs    []*ctypes.Config
 	removed []string
 	tags    []string
+	views   int
 }
 
-func (f *fakeBackend) BuildImage(ctx context.Context, ref string) (string, ocispec.ImageConfig, error) {
-	if ref != "busybox" {
-		return "", ocispec.ImageConfig{}, fmt.Errorf("no such image: %s", ref)
+func newFake(t *testing.T) *fakeBackend {
+	return &fakeBackend{t: t, images: map[string]map[string]string{}, configs: map[string]dockerspec.DockerOCIImageConfig{}, cache: map[string]string{}}
+}
+
+const baseID = "sha256:0000000000000000base"
+
+func (f *fakeBackend) BuildImage(ctx context.Context, ref string, pull bool, platform string, progress func(string)) (Image, error) {
+	if cfg, ok := f.configs[ref]; ok {
+		return Image{ID: ref, Config: cfg}, nil
 	}
-	return "sha256:0000000000000000base", ocispec.ImageConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}}, nil
+	if ref != "busybox" && ref != "busybox:latest" {
+		return Image{}, fmt.Errorf("no such image: %s", ref)
+	}
+	f.images[baseID] = map[string]string{"etc/passwd": "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n", "etc/group": "root:x:0:\nstaff:x:50:\n"}
+	return Image{ID: baseID, Config: dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}}}}, nil
+}
+
+func (f *fakeBackend) BuildCached(ctx context.Context, key string) (Image, bool) {
+	id, ok := f.cache[key]
+	if !ok {
+		return Image{}, false
+	}
+	return Image{ID: id, Config: f.configs[id]}, true
 }
 
 func (f *fakeBackend) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(string), out io.Writer) (int, error) {
@@ -51,10 +82,10 @@ func (f *fakeBackend) BuildRun(ctx context.Context, cfg *ctypes.Config, created 
 	return 0, nil
 }
 
-func (f *fakeBackend) BuildCommit(ctx context.Context, base, container string, layer io.Reader, cfg ocispec.ImageConfig, createdBy string) (string, error) {
-	c := commit{base: base, container: container, createdBy: createdBy, cfg: cfg, files: map[string]string{}, uids: map[string]int{}}
-	if layer != nil {
-		tr := tar.NewReader(layer)
+func (f *fakeBackend) BuildCommit(ctx context.Context, c Commit) (string, error) {
+	cm := commit{Commit: c, files: map[string]string{}, uids: map[string]int{}, gids: map[string]int{}, modes: map[string]int64{}}
+	if c.Layer != nil {
+		tr := tar.NewReader(c.Layer)
 		for {
 			h, err := tr.Next()
 			if err == io.EOF {
@@ -64,12 +95,43 @@ func (f *fakeBackend) BuildCommit(ctx context.Context, base, container string, l
 				return "", err
 			}
 			b, _ := io.ReadAll(tr)
-			c.files[h.Name] = string(b)
-			c.uids[h.Name] = h.Uid
+			cm.files[h.Name] = string(b)
+			cm.uids[h.Name] = h.Uid
+			cm.gids[h.Name] = h.Gid
+			cm.modes[h.Name] = h.Mode
 		}
 	}
-	f.commits = append(f.commits, c)
-	return fmt.Sprintf("sha256:%064d", len(f.commits)), nil
+	if c.Container != "" {
+		cm.files["ran/"+c.Container] = c.CreatedBy
+	}
+	f.commits = append(f.commits, cm)
+	id := fmt.Sprintf("sha256:%064d", len(f.commits))
+	all := maps.Clone(f.images[c.Base])
+	if all == nil {
+		all = map[string]string{}
+	}
+	maps.Copy(all, cm.files)
+	f.images[id] = all
+	f.configs[id] = c.Config
+	f.cache[c.CacheKey] = id
+	return id, nil
+}
+
+func (f *fakeBackend) BuildView(ctx context.Context, image string) (string, func() error, error) {
+	dir := f.t.TempDir()
+	for name, body := range f.images[image] {
+		p := filepath.Join(dir, name)
+		if strings.HasSuffix(name, "/") {
+			os.MkdirAll(p, 0o755)
+			continue
+		}
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return "", nil, err
+		}
+	}
+	f.views++
+	return dir, func() error { f.views--; return nil }, nil
 }
 
 func (f *fakeBackend) ContainerRemove(ctx context.Context, ref string, force, volumes bool) error {
@@ -77,13 +139,24 @@ func (f *fakeBackend) ContainerRemove(ctx context.Context, ref string, force, vo
 	return nil
 }
 
-func (f *fakeBackend) ImageIsDir(ctx context.Context, image, path string) bool {
-	return path == "/etc"
-}
+// fakeDir is a directory of the fake's images.
+type fakeDir struct{ name string }
 
-func (f *fakeBackend) RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error) {
-	f.deleted = append(f.deleted, name)
-	return nil, nil
+func (d fakeDir) Name() string       { return d.name }
+func (d fakeDir) Size() int64        { return 0 }
+func (d fakeDir) Mode() fs.FileMode  { return fs.ModeDir | fs.ModeSticky | 0o777 }
+func (d fakeDir) ModTime() time.Time { return time.Unix(0, 0) }
+func (d fakeDir) IsDir() bool        { return true }
+func (d fakeDir) Sys() any           { return nil }
+
+func (f *fakeBackend) ImagePath(ctx context.Context, image, p string) (string, fs.FileInfo) {
+	if strings.HasPrefix(p, "/bin") {
+		p = "/usr" + p // a merged /usr
+	}
+	if p == "/etc" || p == "/usr" || p == "/usr/bin" {
+		return p, fakeDir{path.Base(p)}
+	}
+	return p, nil
 }
 
 func (f *fakeBackend) TagImage(ctx context.Context, src, repo, tag string) error {
@@ -98,12 +171,14 @@ type recorder struct {
 
 func (r *recorder) Stream(s string)   { r.lines = append(r.lines, s) }
 func (r *recorder) ImageID(id string) { r.id = id }
+func (r *recorder) String() string    { return strings.Join(r.lines, "") }
 
 func contextTar(t *testing.T, files map[string]string) io.Reader {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for name, body := range files {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		body := files[name]
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, Uid: 1000}); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +190,7 @@ func contextTar(t *testing.T, files map[string]string) io.Reader {
 
 func TestBuild(t *testing.T) {
 	df := "ARG V=x\nARG IMG=busybox\nFROM $IMG\nARG GREETING=hi\nENV A=1 B=${GREETING}\nWORKDIR /app\nCOPY hello.txt .\nCOPY --chown=5:6 sub /srv/\nCOPY hello.txt /etc\nRUN echo $GREETING > built\nRUN [\"cat\", \"built\"]\nEXPOSE 80\nLABEL k=v\nUSER nobody\nCMD [\"cat\",\"/app/built\"]\n"
-	be := &fakeBackend{}
+	be := newFake(t)
 	rep := &recorder{}
 	world := "world"
 	id, err := Build(context.Background(), be, Options{
@@ -126,7 +201,7 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := strings.Join(rep.lines, "")
+	out := rep.String()
 	for _, want := range []string{"Step 1/13 : FROM $IMG\n", "Step 8/13 : RUN echo $GREETING > built\n", "ran /bin/sh -c echo $GREETING > built\n", "Successfully built 000000000000\n", "Successfully tagged demo:1\n", "Successfully tagged other:latest\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -135,7 +210,7 @@ func TestBuild(t *testing.T) {
 	if rep.id != id || len(be.commits) != 12 {
 		t.Fatalf("id %s (reported %s), %d commits", id, rep.id, len(be.commits))
 	}
-	last := be.commits[len(be.commits)-1].cfg
+	last := be.commits[len(be.commits)-1].Config
 	if !slices.Equal(last.Env, []string{"PATH=/bin", "A=1", "B=world"}) || last.WorkingDir != "/app" || last.User != "nobody" ||
 		!slices.Equal(last.Cmd, []string{"cat", "/app/built"}) || last.Labels["k"] != "v" {
 		t.Errorf("final config %+v", last)
@@ -147,7 +222,7 @@ func TestBuild(t *testing.T) {
 	if cp.files["app/hello.txt"] != "hello\n" || cp.uids["app/hello.txt"] != 0 {
 		t.Errorf("COPY layer %v %v", cp.files, cp.uids)
 	}
-	if cp := be.commits[4]; cp.files["srv/a"] != "A" || cp.uids["srv/a"] != 5 {
+	if cp := be.commits[4]; cp.files["srv/a"] != "A" || cp.uids["srv/a"] != 5 || cp.uids["srv/"] != 5 {
 		t.Errorf("COPY --chown layer %v %v", cp.files, cp.uids)
 	}
 	if cp := be.commits[5]; cp.files["etc/hello.txt"] != "hello\n" {
@@ -157,49 +232,203 @@ func TestBuild(t *testing.T) {
 	if run.WorkingDir != "/app" || !slices.Contains(run.Env, "GREETING=world") || run.User != "" {
 		t.Errorf("RUN config %+v", run)
 	}
-	if c := be.commits[6]; c.container == "" || c.createdBy != "|1 GREETING=world /bin/sh -c echo $GREETING > built" {
-		t.Errorf("RUN commit %+v", c)
-	}
-	if len(be.deleted) != 11 || slices.Contains(be.deleted, id) {
-		t.Errorf("deleted %v (final %s)", be.deleted, id)
+	if c := be.commits[6]; c.Container == "" || c.CreatedBy != "|1 GREETING=world /bin/sh -c echo $GREETING > built" || c.Base != be.commits[5].CacheKey && c.Base == "" {
+		t.Errorf("RUN commit %+v", c.Commit)
 	}
 	if len(be.removed) != 2 || !slices.Equal(be.tags, []string{"demo:1", "other:latest"}) {
 		t.Errorf("removed %v, tags %v", be.removed, be.tags)
 	}
-}
-
-func TestBuildFailingRun(t *testing.T) {
-	be := &fakeBackend{}
-	_, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nENV A=1\nRUN exit 3\n"})}, &recorder{})
-	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "non-zero code: 3") {
-		t.Fatalf("err = %v", err)
-	}
-	if len(be.removed) != 1 || len(be.deleted) != len(be.commits) {
-		t.Errorf("removed containers %v, images %v of %d", be.removed, be.deleted, len(be.commits))
+	for i, c := range be.commits {
+		if c.CacheKey == "" || i > 0 && c.Base != fmt.Sprintf("sha256:%064d", i) {
+			t.Errorf("commit %d: base %s, key %q", i, c.Base, c.CacheKey)
+		}
 	}
 }
 
-func TestBuildRefusesEscapes(t *testing.T) {
-	for _, df := range []string{"FROM busybox\nCOPY ../etc/passwd /\n", "FROM busybox\nCOPY link /\n", "FROM busybox\nCOPY missing /\n"} {
+// An unchanged rebuild commits nothing and runs nothing; a changed file
+// or build arg rebuilds from the first step it changes.
+func TestBuildCache(t *testing.T) {
+	be := newFake(t)
+	df := "FROM busybox\nARG V=1\nENV X=$V\nRUN echo $X\nCOPY a /a\nCOPY b /b\nRUN cat /a /b\n"
+	files := map[string]string{"Dockerfile": df, "a": "A", "b": "B"}
+	build := func(o Options) (string, string) {
+		t.Helper()
+		rep := &recorder{}
+		o.Context = contextTar(t, files)
+		id, err := Build(context.Background(), be, o, rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, rep.String()
+	}
+	first, _ := build(Options{})
+	commits, runs := len(be.commits), len(be.runs)
+	second, out := build(Options{})
+	if second != first || len(be.commits) != commits || len(be.runs) != runs || strings.Count(out, " ---> Using cache\n") != 6 {
+		t.Fatalf("rebuild: %s (first %s), %d commits, %d runs:\n%s", second, first, len(be.commits)-commits, len(be.runs)-runs, out)
+	}
+	files["b"] = "changed"
+	_, out = build(Options{})
+	if len(be.commits) != commits+2 || len(be.runs) != runs+1 || strings.Count(out, " ---> Using cache\n") != 4 {
+		t.Errorf("after a change to b: %d commits, %d runs:\n%s", len(be.commits)-commits, len(be.runs)-runs, out)
+	}
+	// A build arg ENV expands is part of the ENV step's key.
+	commits = len(be.commits)
+	two := "2"
+	_, out = build(Options{BuildArgs: map[string]*string{"V": &two}})
+	if len(be.commits) != commits+5 || !slices.Contains(be.runs[len(be.runs)-2].Env, "X=2") {
+		t.Errorf("with V=2: %d commits:\n%s", len(be.commits)-commits, out)
+	}
+	commits = len(be.commits)
+	build(Options{NoCache: true})
+	if len(be.commits) != commits+6 {
+		t.Errorf("--no-cache: %d commits", len(be.commits)-commits)
+	}
+}
+
+func TestBuildMultiStage(t *testing.T) {
+	be := newFake(t)
+	df := `FROM busybox AS build
+RUN echo compile
+FROM busybox AS unused
+RUN exit 3
+FROM build AS test
+RUN echo test
+FROM busybox
+COPY --from=build /etc/passwd /copied
+COPY --from=1 /etc/group /never
+`
+	rep := &recorder{}
+	_, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), Target: "TEST"}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(be.runs) != 2 || !strings.Contains(rep.String(), "Step 4/4 : RUN echo test") {
+		t.Errorf("target test: %d runs:\n%s", len(be.runs), rep)
+	}
+	// The last stage needs build and unused (COPY --from=1).
+	be = newFake(t)
+	_, err = Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{})
+	if err == nil || !strings.Contains(err.Error(), "line 4") {
+		t.Errorf("err = %v", err)
+	}
+	df = strings.Replace(df, "COPY --from=1 /etc/group /never\n", "COPY --from=build --chown=app:staff /etc/group /g\n", 1)
+	be = newFake(t)
+	rep = &recorder{}
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, rep); err != nil {
+		t.Fatal(err)
+	}
+	last := be.commits[len(be.commits)-1]
+	if len(be.runs) != 1 || be.commits[len(be.commits)-2].files["copied"] == "" || last.uids["g"] != 1000 || be.views != 0 {
+		t.Errorf("%d runs, commits %+v, %d views open:\n%s", len(be.runs), be.commits, be.views, rep)
+	}
+	if _, err := Build(context.Background(), newFake(t), Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), Target: "nope"}, &recorder{}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown target: %v", err)
+	}
+}
+
+func TestBuildInstructions(t *testing.T) {
+	be := newFake(t)
+	var archive bytes.Buffer
+	zw := gzip.NewWriter(&archive)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "./pkg/x", Mode: 0o640, Size: 1, Uid: 7})
+	tw.Write([]byte("x"))
+	tw.Close()
+	zw.Close()
+	df := `FROM busybox
+SHELL ["/bin/ash", "-eo", "pipefail", "-c"]
+HEALTHCHECK --interval=5s CMD true
+ONBUILD RUN echo child
+STOPSIGNAL SIGINT
+VOLUME ["/data"]
+ADD pkg.tar.gz /opt/
+COPY --chmod=700 --chown=app:staff run.sh /bin/
+RUN <<EOF
+echo heredoc
+EOF
+ENTRYPOINT echo hi
+`
+	ctx := contextTar(t, map[string]string{"Dockerfile": df, "pkg.tar.gz": archive.String(), "run.sh": "#!/bin/sh\n"})
+	if _, err := Build(context.Background(), be, Options{Context: ctx}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := be.commits[len(be.commits)-1].Config
+	if cfg.Healthcheck == nil || cfg.Healthcheck.Test[0] != "CMD-SHELL" || !slices.Equal(cfg.OnBuild, []string{"RUN echo child"}) || cfg.StopSignal != "SIGINT" ||
+		!slices.Equal(cfg.Shell, []string{"/bin/ash", "-eo", "pipefail", "-c"}) || !slices.Equal(cfg.Entrypoint, []string{"/bin/ash", "-eo", "pipefail", "-c", "echo hi"}) || cfg.Cmd != nil {
+		t.Errorf("config %+v", cfg)
+	}
+	add := be.commits[5]
+	if add.files["opt/pkg/x"] != "x" || add.uids["opt/pkg/x"] != 7 || add.modes["opt/pkg/x"] != 0o640 {
+		t.Errorf("ADD of a tar: %v %v", add.files, add.uids)
+	}
+	cp := be.commits[6]
+	// /bin is a symlink to /usr/bin: the file goes there, /bin stays;
+	// the directories it goes in keep their mode and owner.
+	if cp.modes["usr/bin/run.sh"] != 0o700 || cp.uids["usr/bin/run.sh"] != 1000 || cp.gids["usr/bin/run.sh"] != 50 || len(cp.files) != 3 || cp.modes["usr/bin/"] != 0o1777 || cp.uids["usr/bin/"] != 0 {
+		t.Errorf("COPY --chmod --chown: %v %v", cp.modes, cp.uids)
+	}
+	if got := be.runs[0].Cmd; !slices.Equal(got, []string{"/bin/ash", "-eo", "pipefail", "-c", "echo heredoc\n"}) {
+		t.Errorf("RUN heredoc: %q", got)
+	}
+	// A child runs the trigger and does not keep it.
+	be.configs["parent"] = cfg
+	be.images["parent"] = be.images[fmt.Sprintf("sha256:%064d", len(be.commits))]
+	rep := &recorder{}
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": "FROM parent\n"})}, rep); err != nil {
+		t.Fatal(err)
+	}
+	if last := be.commits[len(be.commits)-1]; !strings.Contains(last.CreatedBy, "echo child") || last.Config.OnBuild != nil {
+		t.Errorf("trigger: %+v\n%s", last.Commit, rep)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	for df, want := range map[string]string{
+		"FROM busybox\nCOPY ../etc/passwd /\n":                  "line 2: forbidden path outside the build context",
+		"FROM busybox\nCOPY link /\n":                           "line 2: COPY failed: file not found",
+		"FROM busybox\nCOPY missing /\n":                        "line 2: COPY failed: file not found",
+		"FROM busybox\nENV A=1\nRUN exit 3\n":                   "line 3: the command '/bin/sh -c exit 3' returned a non-zero code: 3",
+		"RUN true\n":                                            "line 1: RUN before the first FROM",
+		"FROM busybox\nCOPY --chmod=u+x a /\n":                  "line 2: invalid --chmod=u+x",
+		"FROM busybox\nCOPY --chown=nobody a /\n":               "line 2: --chown=nobody: unable to find user nobody",
+		"FROM busybox\nRUN --mount=type=cache,target=/x true\n": "line 2: RUN --mount is not supported",
+	} {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
 		tw.Write([]byte(df))
+		tw.WriteHeader(&tar.Header{Name: "a", Mode: 0o644})
+		// A link out of the context resolves inside it, where nothing is.
 		tw.WriteHeader(&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
 		tw.Close()
-		_, err := Build(context.Background(), &fakeBackend{}, Options{Context: &buf}, &recorder{})
-		if err == nil || !strings.Contains(err.Error(), "line 2") {
-			t.Errorf("%q: err = %v", df, err)
+		be := newFake(t)
+		_, err := Build(context.Background(), be, Options{Context: &buf}, &recorder{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", df, err, want)
 		}
-		if strings.Contains(df, "..") && !strings.Contains(err.Error(), "forbidden path outside the build context") {
-			t.Errorf("%q: err = %v", df, err)
+		if len(be.runs) != len(be.removed) {
+			t.Errorf("%q: containers not removed", df)
 		}
 	}
 }
 
-func TestParseRejectsMultiStage(t *testing.T) {
-	if _, _, err := Parse(strings.NewReader("FROM a AS x\nFROM b\n")); err == nil || !strings.Contains(err.Error(), "multi-stage") {
-		t.Fatalf("err = %v", err)
+func TestResolveInRoot(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/bin/busybox"), nil, 0o755)
+	os.Symlink("/usr/bin", filepath.Join(root, "bin"))
+	os.Symlink("../../../../busybox", filepath.Join(root, "usr/bin/sh"))
+	os.WriteFile(filepath.Join(root, "busybox"), nil, 0o644)
+	for p, want := range map[string]string{"bin/busybox": "usr/bin/busybox", "/bin/sh": "busybox", "../../usr/bin": "usr/bin"} {
+		got, err := resolveInRoot(root, p)
+		if err != nil || got != filepath.Join(root, want) {
+			t.Errorf("%s: %s, %v; want %s", p, got, err, want)
+		}
+	}
+	os.Symlink("loop", filepath.Join(root, "loop"))
+	if _, err := resolveInRoot(root, "loop"); err == nil {
+		t.Error("a symlink loop resolved")
 	}
 }
 
@@ -238,8 +467,89 @@ func TestBuildGzipContext(t *testing.T) {
 	zw := gzip.NewWriter(&zbuf)
 	io.Copy(zw, contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nENV X=1\n"}))
 	zw.Close()
-	be := &fakeBackend{}
+	be := newFake(t)
 	if _, err := Build(context.Background(), be, Options{Context: &zbuf}, &recorder{}); err != nil || len(be.commits) != 1 {
 		t.Fatalf("err = %v, %d commits", err, len(be.commits))
+	}
+}
+
+func TestBuildAddURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/files/tool.sh" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("#!/bin/sh\n"))
+	}))
+	defer srv.Close()
+	be := newFake(t)
+	df := fmt.Sprintf("FROM busybox\nADD %s/files/tool.sh /usr/bin/\nADD %[1]s/files/tool.sh /opt/renamed\n", srv.URL)
+	rep := &recorder{}
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, rep); err != nil {
+		t.Fatal(err)
+	}
+	if c := be.commits[0]; c.files["usr/bin/tool.sh"] != "#!/bin/sh\n" || c.modes["usr/bin/tool.sh"] != 0o600 {
+		t.Errorf("ADD URL into a directory: %v %v", c.files, c.modes)
+	}
+	if c := be.commits[1]; c.files["opt/renamed"] != "#!/bin/sh\n" {
+		t.Errorf("ADD URL to a file: %v", c.files)
+	}
+	// Unchanged content is a cache hit.
+	n := len(be.commits)
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err != nil || len(be.commits) != n {
+		t.Errorf("rebuild: %v, %d new commits", err, len(be.commits)-n)
+	}
+	df = fmt.Sprintf("FROM busybox\nADD %s/missing /x\n", srv.URL)
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err == nil || !strings.Contains(err.Error(), "line 2: ADD "+srv.URL+"/missing: the server answered 404") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// The escape directive and buildkit's automatic platform ARGs.
+func TestBuildEscapeAndPlatformArgs(t *testing.T) {
+	be := newFake(t)
+	df := "# escape=`\nFROM --platform=$BUILDPLATFORM busybox\nARG TARGETOS TARGETARCH\nENV P=${TARGETOS}/${TARGETARCH} Q=`$HOME\n"
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), Platform: "linux/s390x"}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	env := be.commits[len(be.commits)-1].Config.Env
+	if !slices.Equal(env, []string{"PATH=/bin", "P=linux/s390x", "Q=$HOME"}) {
+		t.Errorf("env %q", env)
+	}
+}
+
+func TestBuildArgsUnusedAndProxy(t *testing.T) {
+	be := newFake(t)
+	v, proxy := "1", "http://127.0.0.1:3128"
+	rep := &recorder{}
+	df := "FROM busybox\nARG USED\nRUN true\n"
+	_, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), BuildArgs: map[string]*string{"USED": &v, "UNUSED": &v, "http_proxy": &proxy}}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.String(), "[Warning] One or more build-args [UNUSED] were not consumed\n") {
+		t.Errorf("output:\n%s", rep)
+	}
+	if env := be.runs[0].Env; !slices.Equal(env, []string{"http_proxy=" + proxy, "USED=1", "PATH=/bin"}) {
+		t.Errorf("RUN env %q", env)
+	}
+	if c := be.commits[1]; c.CreatedBy != "|1 USED=1 /bin/sh -c true" {
+		t.Errorf("history %q", c.CreatedBy)
+	}
+}
+
+func TestBuildScratch(t *testing.T) {
+	be := newFake(t)
+	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY a /srv/\nENTRYPOINT [\"/srv/a\"]\n", "a": "A"}
+	id, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := be.commits[0]; c.Base != "" || c.files["srv/a"] != "A" || c.files["srv/"] != "" || c.modes["srv/"] != 0o755 {
+		t.Errorf("COPY onto scratch: %+v", c)
+	}
+	again, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{})
+	if err != nil || again != id || len(be.commits) != 2 {
+		t.Errorf("rebuild: %s (first %s), %v, %d commits", again, id, err, len(be.commits))
 	}
 }

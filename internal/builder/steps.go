@@ -1,33 +1,128 @@
 package builder
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
 )
 
-func (b *build) from(ctx context.Context, st *instructions.Stage) error {
+// runStage builds stage i; the target stage gets the build's labels.
+func (b *build) runStage(ctx context.Context, i int, target bool) error {
+	st := &b.stages[i]
+	b.cur, b.image, b.cfg, b.args, b.cmdSet = i, "", dockerspec.DockerOCIImageConfig{}, nil, false
+	start := b.beginStep(st.SourceCode)
+	if err := b.from(ctx, i); err != nil {
+		return lineErr(st.Location, err)
+	}
+	b.endStep(b.image, start)
+	if err := b.onBuild(ctx); err != nil {
+		return lineErr(st.Location, err)
+	}
+	for _, cmd := range st.Commands {
+		start := b.beginStep(cmd.(fmt.Stringer).String())
+		if err := b.dispatch(ctx, cmd); err != nil {
+			return lineErr(cmd.Location(), err)
+		}
+		b.endStep(b.image, start)
+	}
+	if target && len(b.o.Labels) > 0 {
+		if b.cfg.Labels == nil {
+			b.cfg.Labels = map[string]string{}
+		}
+		var kvs []string
+		for _, k := range slices.Sorted(maps.Keys(b.o.Labels)) {
+			b.cfg.Labels[k] = b.o.Labels[k]
+			kvs = append(kvs, fmt.Sprintf("%q=%q", k, b.o.Labels[k]))
+		}
+		if err := b.commitConfig(ctx, "LABEL "+strings.Join(kvs, " "), nil); err != nil {
+			return err
+		}
+	}
+	if b.image == "" {
+		// FROM scratch and nothing else: an image with no layers.
+		if err := b.commitConfig(ctx, "FROM scratch", nil); err != nil {
+			return err
+		}
+	}
+	b.stageImages[i] = b.image
+	return nil
+}
+
+func (b *build) beginStep(text string) time.Time {
+	b.step++
+	b.rep.Stream(fmt.Sprintf("Step %d/%d : %s\n", b.step, b.total, text))
+	return time.Now()
+}
+
+// endStep reports a step's image and how long the step took.
+func (b *build) endStep(id string, start time.Time) {
+	if id == "" {
+		return
+	}
+	b.rep.Stream(fmt.Sprintf(" ---> %s in %.2fs\n", shortID(id), time.Since(start).Seconds()))
+}
+
+func (b *build) from(ctx context.Context, i int) error {
+	st := &b.stages[i]
 	base, err := b.expandIn(st.BaseName, b.metaArgs)
 	if err != nil {
 		return err
 	}
-	if base == "scratch" {
-		b.image = ""
+	if j := b.stageIndex(base, i); j >= 0 && !strings.Contains(base, ":") {
+		base = b.stageImages[j]
+	} else if base == "scratch" {
 		b.cfg.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 		return nil
 	}
-	id, cfg, err := b.be.BuildImage(ctx, base)
+	platform := b.o.Platform
+	if st.Platform != "" {
+		if platform, err = b.expandIn(st.Platform, b.metaArgs); err != nil {
+			return err
+		}
+	}
+	img, err := b.be.BuildImage(ctx, base, b.o.Pull && !strings.HasPrefix(base, "sha256:"), platform, b.rep.Stream)
 	if err != nil {
 		return err
 	}
-	b.image, b.cfg = id, cfg
-	b.rep.Stream(fmt.Sprintf(" ---> %s\n", shortID(id)))
+	b.image, b.cfg = img.ID, img.Config
+	return nil
+}
+
+// onBuild runs the base image's ONBUILD triggers, which its children do
+// not inherit.
+func (b *build) onBuild(ctx context.Context) error {
+	triggers := b.cfg.OnBuild
+	if len(triggers) == 0 {
+		return nil
+	}
+	b.cfg.OnBuild = nil
+	b.rep.Stream(fmt.Sprintf("# Executing %d build trigger(s)\n", len(triggers)))
+	for _, t := range triggers {
+		res, err := parser.Parse(strings.NewReader(t))
+		if err != nil {
+			return fmt.Errorf("ONBUILD trigger %q: %w", t, err)
+		}
+		for _, n := range res.AST.Children {
+			cmd, err := instructions.ParseCommand(n)
+			if err != nil {
+				return fmt.Errorf("ONBUILD trigger %q: %w", t, err)
+			}
+			if err := b.dispatch(ctx, cmd); err != nil {
+				return fmt.Errorf("ONBUILD trigger %q: %w", t, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -38,11 +133,19 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 			return err
 		}
 	}
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		if err := ex.ExpandRaw(b.expand); err != nil {
+			return err
+		}
+	}
+	text := cmd.(fmt.Stringer).String()
 	switch c := cmd.(type) {
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
 			b.cfg.Env = setEnv(b.cfg.Env, kv.Key, kv.Value)
 		}
+		// The history shows the values, expanded, as docker's does.
+		text = "ENV " + kvString(c.Env)
 	case *instructions.ArgCommand:
 		for _, kv := range c.Args {
 			b.declareArg(kv)
@@ -56,17 +159,25 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 	case *instructions.UserCommand:
 		b.cfg.User = c.User
 	case *instructions.LabelCommand:
+		b.cfg.Labels = maps.Clone(b.cfg.Labels)
 		if b.cfg.Labels == nil {
 			b.cfg.Labels = map[string]string{}
 		}
 		for _, kv := range c.Labels {
 			b.cfg.Labels[kv.Key] = kv.Value
 		}
+		text = "LABEL " + kvString(c.Labels)
 	case *instructions.ExposeCommand:
+		b.cfg.ExposedPorts = maps.Clone(b.cfg.ExposedPorts)
 		if b.cfg.ExposedPorts == nil {
 			b.cfg.ExposedPorts = map[string]struct{}{}
 		}
 		for _, p := range c.Ports {
+			// buildkit leaves EXPOSE's expansion to the builder.
+			p, err := b.expand(p)
+			if err != nil {
+				return err
+			}
 			if !strings.Contains(p, "/") {
 				p += "/tcp"
 			}
@@ -74,156 +185,118 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 		}
 	case *instructions.CmdCommand:
 		b.cfg.Cmd = b.cmdLine(c.ShellDependantCmdLine)
+		b.cmdSet = true
 	case *instructions.EntrypointCommand:
 		b.cfg.Entrypoint = b.cmdLine(c.ShellDependantCmdLine)
 		if !c.PrependShell && len(c.CmdLine) == 0 {
 			b.cfg.Entrypoint = nil
 		}
+		// docker: an ENTRYPOINT resets the CMD of the base image.
+		if !b.cmdSet {
+			b.cfg.Cmd = nil
+		}
 	case *instructions.ShellCommand:
-		b.shell = append([]string(nil), c.Shell...)
+		b.cfg.Shell = slices.Clone(c.Shell)
 	case *instructions.StopSignalCommand:
 		b.cfg.StopSignal = c.Signal
 	case *instructions.VolumeCommand:
+		b.cfg.Volumes = maps.Clone(b.cfg.Volumes)
 		if b.cfg.Volumes == nil {
 			b.cfg.Volumes = map[string]struct{}{}
 		}
 		for _, v := range c.Volumes {
 			b.cfg.Volumes[v] = struct{}{}
 		}
+	case *instructions.HealthCheckCommand:
+		hc := *c.Health
+		b.cfg.Healthcheck = &hc
+	case *instructions.OnbuildCommand:
+		b.cfg.OnBuild = append(slices.Clone(b.cfg.OnBuild), c.Expression)
+	case *instructions.MaintainerCommand:
+		// Deprecated; config-only.
 	case *instructions.RunCommand:
 		return b.run(ctx, c)
 	case *instructions.CopyCommand:
-		if c.From != "" {
-			return fmt.Errorf("COPY --from is not supported yet")
+		// --link only changes how buildkit caches the layer: the files
+		// are the same without it.
+		switch {
+		case c.Parents:
+			return errors.New("COPY --parents is not supported")
+		case len(c.ExcludePatterns) > 0:
+			return errors.New("COPY --exclude is not supported")
 		}
-		return b.copy(ctx, c.SourcesAndDest, c.Chown, c.String())
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text})
 	case *instructions.AddCommand:
-		for _, s := range c.SourcePaths {
-			if strings.Contains(s, "://") {
-				return fmt.Errorf("ADD from a URL is not supported yet: %s", s)
-			}
+		switch {
+		case c.Checksum != "":
+			return errors.New("ADD --checksum is not supported")
+		case len(c.ExcludePatterns) > 0:
+			return errors.New("ADD --exclude is not supported")
 		}
-		return b.copy(ctx, c.SourcesAndDest, c.Chown, c.String())
-	case *instructions.MaintainerCommand:
-		// Deprecated; docker records it as the author. Config-only.
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack})
 	default:
-		return fmt.Errorf("%s is not supported yet", strings.ToUpper(cmd.Name()))
+		return fmt.Errorf("%s is not supported", strings.ToUpper(cmd.Name()))
 	}
-	return b.commitConfig(ctx, fmt.Sprint(cmd))
-}
-
-func setEnv(env []string, k, v string) []string {
-	for i, e := range env {
-		if name, _, _ := strings.Cut(e, "="); name == k {
-			env[i] = k + "=" + v
-			return env
-		}
-	}
-	return append(env, k+"="+v)
+	return b.commitConfig(ctx, text, cmd)
 }
 
 func (b *build) cmdLine(c instructions.ShellDependantCmdLine) []string {
 	if c.PrependShell {
-		return append(append([]string(nil), b.shell...), strings.Join(c.CmdLine, " "))
+		return append(slices.Clone(b.shell()), strings.Join(c.CmdLine, " "))
 	}
-	return append([]string(nil), c.CmdLine...)
+	return slices.Clone(c.CmdLine)
 }
 
 // commitConfig records a config-only step as an empty-layer history
-// entry, like docker's "#(nop)" entries.
-func (b *build) commitConfig(ctx context.Context, instr string) error {
-	shellLine := strings.Join(b.shell, " ")
-	id, err := b.be.BuildCommit(ctx, b.image, "", nil, b.cfg, shellLine+" #(nop) "+instr)
+// entry, like docker's "#(nop)" entries. cmd, expanded, is part of the
+// cache key.
+func (b *build) commitConfig(ctx context.Context, instr string, cmd instructions.Command) error {
+	createdBy := strings.Join(b.shell(), " ") + " #(nop) " + instr
+	expanded, err := json.Marshal(cmd)
 	if err != nil {
 		return err
 	}
-	return b.advance(id)
-}
-
-func (b *build) advance(id string) error {
+	key := b.cacheKey("config", createdBy, string(expanded))
+	if b.fromCache(ctx, key) {
+		return nil
+	}
+	id, err := b.be.BuildCommit(ctx, Commit{Base: b.image, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})
+	if err != nil {
+		return err
+	}
 	b.image = id
-	b.intermediates = append(b.intermediates, id)
-	b.rep.Stream(fmt.Sprintf(" ---> %s\n", shortID(id)))
 	return nil
 }
 
-// run executes a RUN instruction in a container and commits its changes.
-func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr error) {
-	if b.image == "" {
-		return fmt.Errorf("RUN needs a base image with a shell; FROM scratch has none")
+// cacheKey is a step's cache key: a digest of the image it starts from
+// and parts, which say all else the step's result depends on.
+func (b *build) cacheKey(parts ...string) string {
+	parent := b.image
+	if parent == "" {
+		parent = "scratch"
 	}
-	argv := b.cmdLine(c.ShellDependantCmdLine)
-	cfg := &ctypes.Config{
-		Image:      b.image,
-		Cmd:        argv,
-		Entrypoint: []string{},
-		Env:        b.env(),
-		User:       b.cfg.User,
-		WorkingDir: b.cfg.WorkingDir,
-		Labels:     maps.Clone(b.cfg.Labels),
-	}
-	var out bytes.Buffer
-	w := streamWriter{rep: b.rep, quiet: b.quiet, buf: &out}
-	var id string
-	defer func() {
-		if id == "" {
-			return
-		}
-		if err := b.be.ContainerRemove(context.WithoutCancel(ctx), id, true, true); err != nil && retErr == nil {
-			retErr = fmt.Errorf("remove intermediate container %s: %w", shortID(id), err)
-		}
-	}()
-	code, err := b.be.BuildRun(ctx, cfg, func(cid string) {
-		id = cid
-		b.rep.Stream(fmt.Sprintf(" ---> Running in %s\n", shortID(cid)))
-	}, &w)
-	w.flush()
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("the command '%s' returned a non-zero code: %d", strings.Join(argv, " "), code)
-	}
-	createdBy := strings.Join(argv, " ")
-	if c.PrependShell {
-		createdBy = strings.Join(b.shell, " ") + " " + strings.Join(c.CmdLine, " ")
-	}
-	if len(b.args) > 0 {
-		// docker records the build args a RUN saw: "|N k=v … cmd".
-		createdBy = fmt.Sprintf("|%d %s %s", len(b.args), strings.Join(b.args, " "), createdBy)
-	}
-	nid, err := b.be.BuildCommit(ctx, b.image, id, nil, b.cfg, createdBy)
-	if err != nil {
-		return err
-	}
-	b.rep.Stream(fmt.Sprintf("Removing intermediate container %s\n", shortID(id)))
-	return b.advance(nid)
+	return digest.FromString(parent + "\x00" + strings.Join(parts, "\x00")).String()
 }
 
-// streamWriter passes RUN output to the reporter, a line at a time.
-type streamWriter struct {
-	rep   Reporter
-	quiet bool
-	buf   *bytes.Buffer
+// fromCache makes the image an earlier build made with key the current
+// one, unless the build runs without the cache.
+func (b *build) fromCache(ctx context.Context, key string) bool {
+	if b.o.NoCache {
+		return false
+	}
+	img, ok := b.be.BuildCached(ctx, key)
+	if !ok {
+		return false
+	}
+	b.rep.Stream(" ---> Using cache\n")
+	b.image, b.cfg = img.ID, img.Config
+	return true
 }
 
-func (w *streamWriter) Write(p []byte) (int, error) {
-	if w.quiet {
-		return len(p), nil
+func kvString(kvs instructions.KeyValuePairs) string {
+	var out []string
+	for _, kv := range kvs {
+		out = append(out, kv.Key+"="+kv.Value)
 	}
-	w.buf.Write(p)
-	for {
-		i := bytes.IndexByte(w.buf.Bytes(), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.rep.Stream(string(w.buf.Next(i + 1)))
-	}
-}
-
-func (w *streamWriter) flush() {
-	if w.buf.Len() > 0 && !w.quiet {
-		w.rep.Stream(w.buf.String() + "\n")
-		w.buf.Reset()
-	}
+	return strings.Join(out, " ")
 }

@@ -52,7 +52,7 @@ func newAttach(c *CLI) *cobra.Command {
 			// Registered first, so an exit during the attach is seen.
 			waitCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			defer cancel()
-			statusC := waitStatus(waitCtx, c, cl, ctr.ID, container.WaitConditionNotRunning)
+			statusC := waitStatus(waitCtx, cl, ctr.ID, container.WaitConditionNotRunning)
 			s := stdio{out: c.Out, errOut: c.Err, tty: cfg.Tty, detachKeys: keys}
 			if cfg.Tty {
 				s.errOut = c.Out
@@ -67,7 +67,7 @@ func newAttach(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if st := <-statusC; st != 0 {
+			if st := (<-statusC).report(c); st != 0 {
 				return &StatusError{Status: st}
 			}
 			return nil

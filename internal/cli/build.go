@@ -22,8 +22,9 @@ import (
 func newBuild(c *CLI) *cobra.Command {
 	var (
 		tags, buildArgs, labels []string
-		file                    string
-		quiet, noCache          bool
+		file, target, platform  string
+		iidFile                 string
+		quiet, noCache, pull    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] PATH | -",
@@ -31,7 +32,7 @@ func newBuild(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, BuildArgs: map[string]*string{}, Labels: map[string]string{}}
+			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{}}
 			for _, a := range buildArgs {
 				k, v, ok := strings.Cut(a, "=")
 				if !ok {
@@ -102,6 +103,11 @@ func newBuild(c *CLI) *cobra.Command {
 			if err != nil {
 				return daemonError(c, err)
 			}
+			if iidFile != "" {
+				if err := os.WriteFile(iidFile, []byte(id), 0o644); err != nil {
+					return &StatusError{Status: 1, Err: fmt.Errorf("write the image ID file: %w", err)}
+				}
+			}
 			if quiet {
 				fmt.Fprintln(c.Out, id)
 			}
@@ -114,7 +120,11 @@ func newBuild(c *CLI) *cobra.Command {
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build-time variable (k=v)")
 	f.StringArrayVar(&labels, "label", nil, "set metadata for the image (k=v)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "suppress the build output and print the image ID on success")
-	f.BoolVar(&noCache, "no-cache", false, "do not use cache when building the image (hako has no build cache yet)")
+	f.BoolVar(&noCache, "no-cache", false, "do not use cache when building the image")
+	f.BoolVar(&pull, "pull", false, "always pull the FROM images anew")
+	f.StringVar(&target, "target", "", "build this stage (and the stages it needs) of a multi-stage Dockerfile")
+	f.StringVar(&platform, "platform", "", "pull FROM images for this platform (os/arch[/variant])")
+	f.StringVar(&iidFile, "iidfile", "", "write the image ID to this file")
 	return cmd
 }
 

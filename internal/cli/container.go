@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
-	"github.com/docker/go-units"
 	"github.com/hako-dev/hako/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -36,48 +34,6 @@ func newContainer(c *CLI) *cobra.Command {
 	return cmd
 }
 
-func newContainerPrune(c *CLI) *cobra.Command {
-	var force bool
-	var filters []string
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "remove all stopped containers",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := ctxOf(cmd)
-			fl, err := parseFilterFlags(filters)
-			if err != nil {
-				return err
-			}
-			if !force {
-				if !confirm(cmd, c, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ") {
-					return nil
-				}
-			}
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := cl.ContainersPrune(ctx, fl)
-			if err != nil {
-				return daemonError(c, err)
-			}
-			if len(rep.ContainersDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Containers:")
-				for _, id := range rep.ContainersDeleted {
-					fmt.Fprintln(c.Out, id)
-				}
-				fmt.Fprintln(c.Out)
-			}
-			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, `filter values (e.g. "until=24h", "label=KEY=VALUE")`)
-	return cmd
-}
-
 // daemonError reports an error as docker does ("Error response from
 // daemon: No such container: x" for the daemon's) and exits with 1.
 func daemonError(c *CLI, err error) error {
@@ -94,10 +50,10 @@ func printError(c *CLI, err error) {
 	fmt.Fprintf(c.Err, "hako: %v\n", err)
 }
 
-// eachContainer runs op on every named container (several at a time),
-// printing each name that succeeded, in order, and each error. skip
-// tells errors that are no failure (rm -f of a missing container).
-func eachContainer(ctx context.Context, c *CLI, names []string, op func(ctx context.Context, name string) error, skip func(error) bool) error {
+// eachName runs op on every named object (several at a time), printing
+// each name that succeeded, in order, and each error. skip tells errors
+// that are no failure (rm -f of a missing container).
+func eachName(ctx context.Context, c *CLI, names []string, op func(ctx context.Context, name string) error, skip func(error) bool) error {
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -125,14 +81,4 @@ func eachContainer(ctx context.Context, c *CLI, names []string, op func(ctx cont
 		return &StatusError{Status: 1}
 	}
 	return nil
-}
-
-// confirm prints a prune's warning and question, and reports whether the
-// user answered y or yes.
-func confirm(cmd *cobra.Command, c *CLI, question string) bool {
-	fmt.Fprint(c.Out, question)
-	var answer string
-	fmt.Fscanln(cmd.InOrStdin(), &answer)
-	a := strings.ToLower(strings.TrimSpace(answer))
-	return a == "y" || a == "yes"
 }

@@ -87,7 +87,7 @@ func pull(ctx context.Context, c *CLI, cl *client.Client, ref, platform string, 
 }
 
 func newImages(c *CLI) *cobra.Command {
-	var quiet, digests, noTrunc bool
+	var quiet, digests, noTrunc, all bool
 	var format string
 	var filters []string
 	cmd := &cobra.Command{
@@ -111,7 +111,7 @@ func newImages(c *CLI) *cobra.Command {
 			if len(args) == 1 {
 				fl["reference"] = append(fl["reference"], args[0])
 			}
-			l, err := cl.ImageList(ctx, fl)
+			l, err := cl.ImageList(ctx, fl, all)
 			if err != nil {
 				return err
 			}
@@ -184,6 +184,7 @@ func newImages(c *CLI) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	f.BoolVarP(&all, "all", "a", false, "show all images (intermediate build images are hidden by default)")
 	f.BoolVar(&digests, "digests", false, "show digests")
 	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	f.StringVar(&format, "format", "", "format output with a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.Size}}, ...)")
@@ -493,52 +494,6 @@ func newHistory(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
-	return cmd
-}
-
-func newImagePrune(c *CLI) *cobra.Command {
-	var all, force bool
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "remove unused images",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := ctxOf(cmd)
-			if !force {
-				what := "all dangling images"
-				if all {
-					what = "all images without at least one container associated to them"
-				}
-				if !confirm(cmd, c, fmt.Sprintf("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] ", what)) {
-					return nil
-				}
-			}
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := cl.ImagePrune(ctx, all)
-			if err != nil {
-				return err
-			}
-			if len(rep.ImagesDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Images:")
-				for _, d := range rep.ImagesDeleted {
-					if d.Untagged != "" {
-						fmt.Fprintf(c.Out, "untagged: %s\n", d.Untagged)
-					}
-					if d.Deleted != "" {
-						fmt.Fprintf(c.Out, "deleted: %s\n", d.Deleted)
-					}
-				}
-				fmt.Fprintln(c.Out)
-			}
-			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	return cmd
 }
 

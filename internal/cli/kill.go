@@ -18,7 +18,7 @@ func newKill(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachContainer(ctx, c, args, func(ctx context.Context, name string) error {
+			return eachName(ctx, c, args, func(ctx context.Context, name string) error {
 				return cl.ContainerKill(ctx, name, signal)
 			}, nil)
 		},

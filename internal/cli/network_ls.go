@@ -76,26 +76,17 @@ func newNetworkLs(c *CLI) *cobra.Command {
 type networkRow struct {
 	CreatedAt, Driver, ID, IPv4, IPv6, Internal, Labels, Name, Scope string
 
-	labels map[string]string
-	header bool
-}
-
-// Label is the value of one label ({{.Label "com.example.x"}}).
-func (r *networkRow) Label(name string) string {
-	if r.header {
-		return "LABEL " + strings.ToUpper(name)
-	}
-	return r.labels[name]
+	labeled
 }
 
 func networkHeader() *networkRow {
 	return &networkRow{ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6",
-		Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT", header: true}
+		Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT", labeled: labeled{header: true}}
 }
 
 func newNetworkRow(n network.Summary) *networkRow {
 	r := &networkRow{ID: n.ID, Name: n.Name, Driver: n.Driver, Scope: n.Scope, IPv4: strconv.FormatBool(n.EnableIPv4),
-		IPv6: strconv.FormatBool(n.EnableIPv6), Internal: strconv.FormatBool(n.Internal), labels: n.Labels,
+		IPv6: strconv.FormatBool(n.EnableIPv6), Internal: strconv.FormatBool(n.Internal), labeled: labeled{labels: n.Labels},
 		CreatedAt: n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST")}
 	if n.Created.IsZero() {
 		r.CreatedAt = time.Time{}.String()

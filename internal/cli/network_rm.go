@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/spf13/cobra"
@@ -21,22 +20,9 @@ func newNetworkRm(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			failed := false
-			for _, name := range args {
-				if err := cl.NetworkRemove(ctx, name); err != nil {
-					if force && errors.Is(err, errdefs.ErrNotFound) {
-						continue
-					}
-					printError(c, err)
-					failed = true
-					continue
-				}
-				fmt.Fprintln(c.Out, name)
-			}
-			if failed {
-				return &StatusError{Status: 1}
-			}
-			return nil
+			return eachName(ctx, c, args, cl.NetworkRemove, func(err error) bool {
+				return force && errors.Is(err, errdefs.ErrNotFound)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not error if the network does not exist")

@@ -13,7 +13,7 @@ func newPause(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachContainer(ctx, c, args, cl.ContainerPause, nil)
+			return eachName(ctx, c, args, cl.ContainerPause, nil)
 		},
 	}
 }
@@ -29,7 +29,7 @@ func newUnpause(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachContainer(ctx, c, args, cl.ContainerUnpause, nil)
+			return eachName(ctx, c, args, cl.ContainerUnpause, nil)
 		},
 	}
 }

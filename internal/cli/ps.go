@@ -94,22 +94,13 @@ type psRow struct {
 	ID, Image, Command, CreatedAt, RunningFor, Ports, State, Status string
 	Size, Names, Labels, Mounts, Networks, LocalVolumes             string
 
-	labels map[string]string
-	header bool
-}
-
-// Label is the value of one label ({{.Label "com.example.x"}}).
-func (r *psRow) Label(name string) string {
-	if r.header {
-		return "LABEL " + strings.ToUpper(name)
-	}
-	return r.labels[name]
+	labeled
 }
 
 func psHeader() *psRow {
 	return &psRow{ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED",
 		Ports: "PORTS", State: "STATE", Status: "STATUS", Size: "SIZE", Names: "NAMES", Labels: "LABELS", Mounts: "MOUNTS",
-		Networks: "NETWORKS", LocalVolumes: "LOCAL VOLUMES", header: true}
+		Networks: "NETWORKS", LocalVolumes: "LOCAL VOLUMES", labeled: labeled{header: true}}
 }
 
 func newPsRow(s container.Summary, trunc bool, now time.Time) *psRow {
@@ -123,7 +114,7 @@ func newPsRow(s container.Summary, trunc bool, now time.Time) *psRow {
 		Ports:      displayPorts(s.Ports),
 		State:      string(s.State),
 		Status:     s.Status,
-		labels:     s.Labels,
+		labeled:    labeled{labels: s.Labels},
 	}
 	if r.Status == "" && s.State != "" {
 		r.Status = strings.ToUpper(string(s.State[:1])) + string(s.State[1:])
@@ -273,6 +264,21 @@ func displayPorts(ports []container.PortSummary) string {
 		result = append(result, str(k, open[k]))
 	}
 	return strings.Join(append(result, mapped...), ", ")
+}
+
+// labeled gives a list row docker's {{.Label "KEY"}}: the label's value,
+// or the column's title in the header row.
+type labeled struct {
+	labels map[string]string
+	header bool
+}
+
+// Label is the value of one label ({{.Label "com.example.x"}}).
+func (r *labeled) Label(name string) string {
+	if r.header {
+		return "LABEL " + strings.ToUpper(name)
+	}
+	return r.labels[name]
 }
 
 // listFormat renders rows as docker's --format does: "" or "table" for

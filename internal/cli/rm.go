@@ -24,7 +24,7 @@ func newRm(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachContainer(ctx, c, args, func(ctx context.Context, name string) error {
+			return eachName(ctx, c, args, func(ctx context.Context, name string) error {
 				name = strings.Trim(name, "/")
 				if name == "" {
 					return errors.New("container name cannot be empty")

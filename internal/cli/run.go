@@ -93,7 +93,7 @@ func runContainer(cmd *cobra.Command, c *CLI, o *containerOptions, cc *container
 	// A context of its own: the wait must outlive a cancelled attach.
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWait()
-	statusC := waitStatus(waitCtx, c, cl, id, cond)
+	statusC := waitStatus(waitCtx, cl, id, cond)
 
 	restore := func() {}
 	if attach && cfg.Tty && cfg.AttachStdin {
@@ -108,7 +108,7 @@ func runContainer(cmd *cobra.Command, c *CLI, o *containerOptions, cc *container
 			// The daemon removes it, as docker's does; should it not,
 			// --rm is still honoured.
 			select {
-			case <-statusC:
+			case <-statusC: // the start's error says it all
 			case <-time.After(3 * time.Second):
 				cl.ContainerRemove(context.WithoutCancel(ctx), id, true, true)
 			}
@@ -152,8 +152,9 @@ func runContainer(cmd *cobra.Command, c *CLI, o *containerOptions, cc *container
 		if err != nil {
 			return &StatusError{Status: 125, Err: err}
 		}
-		status = <-statusC
-	case status = <-statusC:
+		status = (<-statusC).report(c)
+	case st := <-statusC:
+		status = st.report(c)
 		// The output may still be draining; with only stdin attached
 		// there is nothing more to wait for.
 		if !cfg.AttachStdout && !cfg.AttachStderr {
@@ -167,26 +168,42 @@ func runContainer(cmd *cobra.Command, c *CLI, o *containerOptions, cc *container
 	return nil
 }
 
-// waitStatus reads the wait registered for id: its exit status, or 125
-// (with a message) when waiting failed.
-func waitStatus(ctx context.Context, c *CLI, cl *client.Client, id string, cond container.WaitCondition) <-chan int {
+// exitStatus is what a wait reported: the container's exit status, or
+// 125 and the problem when waiting failed.
+type exitStatus struct {
+	code    int
+	problem string
+}
+
+// report prints the problem, if any, and returns the status.
+func (s exitStatus) report(c *CLI) int {
+	if s.problem != "" {
+		fmt.Fprintf(c.Err, "hako: waiting for the container: %s\n", s.problem)
+	}
+	return s.code
+}
+
+// waitStatus reads the wait registered for id.
+func waitStatus(ctx context.Context, cl *client.Client, id string, cond container.WaitCondition) <-chan exitStatus {
 	results, errc := cl.ContainerWait(ctx, id, cond)
-	out := make(chan int, 1)
+	out := make(chan exitStatus, 1)
 	go func() {
 		select {
 		case r := <-results:
+			s := exitStatus{code: int(r.StatusCode)}
 			if r.Error != nil && r.Error.Message != "" {
-				fmt.Fprintf(c.Err, "hako: waiting for the container: %s\n", r.Error.Message)
-				if r.StatusCode == 0 {
-					r.StatusCode = 125
+				s.problem = r.Error.Message
+				if s.code == 0 {
+					s.code = 125
 				}
 			}
-			out <- int(r.StatusCode)
+			out <- s
 		case err := <-errc:
+			s := exitStatus{code: 125}
 			if ctx.Err() == nil {
-				fmt.Fprintf(c.Err, "hako: waiting for the container: %v\n", err)
+				s.problem = err.Error()
 			}
-			out <- 125
+			out <- s
 		}
 	}()
 	return out

@@ -72,7 +72,7 @@ func newStart(c *CLI) *cobra.Command {
 			}
 			waitCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			defer cancel()
-			statusC := waitStatus(waitCtx, c, cl, ctr.ID, cond)
+			statusC := waitStatus(waitCtx, cl, ctr.ID, cond)
 			err = attachStreams(ctx, c, cl, ctr.ID, s, detachKeys, func() error {
 				if err := cl.ContainerStart(ctx, ctr.ID); err != nil {
 					return startError(err)
@@ -85,7 +85,7 @@ func newStart(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if st := <-statusC; st != 0 {
+			if st := (<-statusC).report(c); st != 0 {
 				return &StatusError{Status: st}
 			}
 			return nil

@@ -44,7 +44,7 @@ func newStopLike(c *CLI, verb, short string, op func(ctx context.Context, c *CLI
 			if _, err := c.client(ctx); err != nil {
 				return err
 			}
-			return eachContainer(ctx, c, args, func(ctx context.Context, name string) error {
+			return eachName(ctx, c, args, func(ctx context.Context, name string) error {
 				return op(ctx, c, name, timeout, signal)
 			}, nil)
 		},

@@ -42,7 +42,7 @@ func newUpdate(c *CLI) *cobra.Command {
 			}
 			var mu sync.Mutex
 			var warnings []string
-			err = eachContainer(ctx, c, args, func(ctx context.Context, name string) error {
+			err = eachName(ctx, c, args, func(ctx context.Context, name string) error {
 				r, err := cl.ContainerUpdate(ctx, name, u)
 				mu.Lock()
 				warnings = append(warnings, r.Warnings...)

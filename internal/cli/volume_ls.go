@@ -74,25 +74,16 @@ func newVolumeLs(c *CLI) *cobra.Command {
 type volumeRow struct {
 	Availability, Driver, Group, Labels, Links, Mountpoint, Name, Scope, Size, Status string
 
-	labels map[string]string
-	header bool
-}
-
-// Label is the value of one label ({{.Label "com.example.x"}}).
-func (r *volumeRow) Label(name string) string {
-	if r.header {
-		return "LABEL " + strings.ToUpper(name)
-	}
-	return r.labels[name]
+	labeled
 }
 
 func volumeHeader() *volumeRow {
 	return &volumeRow{Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS",
-		Links: "LINKS", Size: "SIZE", Group: "GROUP", Availability: "AVAILABILITY", Status: "STATUS", header: true}
+		Links: "LINKS", Size: "SIZE", Group: "GROUP", Availability: "AVAILABILITY", Status: "STATUS", labeled: labeled{header: true}}
 }
 
 func newVolumeRow(v volume.Volume) *volumeRow {
-	r := &volumeRow{Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, labels: v.Labels,
+	r := &volumeRow{Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, labeled: labeled{labels: v.Labels},
 		Links: "N/A", Size: "N/A", Group: "N/A", Availability: "N/A", Status: "N/A"}
 	labels := make([]string, 0, len(v.Labels))
 	for k, val := range v.Labels {

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/spf13/cobra"
 )
@@ -19,19 +19,9 @@ func newVolumeRm(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			failed := false
-			for _, name := range args {
-				if err := cl.VolumeRemove(ctx, name, force); err != nil {
-					printError(c, err)
-					failed = true
-					continue
-				}
-				fmt.Fprintln(c.Out, name)
-			}
-			if failed {
-				return &StatusError{Status: 1}
-			}
-			return nil
+			return eachName(ctx, c, args, func(ctx context.Context, name string) error {
+				return cl.VolumeRemove(ctx, name, force)
+			}, nil)
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "no error for volumes that do not exist")

@@ -45,9 +45,13 @@ func (c *Client) ImagePull(ctx context.Context, ref, platform, registryAuth stri
 	return readStream(resp.Body, fn)
 }
 
-// ImageList lists images; filters as docker's --filter (key → values).
-func (c *Client) ImageList(ctx context.Context, filters map[string][]string) ([]imagetypes.Summary, error) {
+// ImageList lists images; filters as docker's --filter (key → values);
+// all includes a build's intermediate images.
+func (c *Client) ImageList(ctx context.Context, filters map[string][]string, all bool) ([]imagetypes.Summary, error) {
 	q := url.Values{}
+	if all {
+		q.Set("all", "1")
+	}
 	if len(filters) > 0 {
 		m := map[string]map[string]bool{}
 		for k, vs := range filters {
@@ -220,6 +224,9 @@ type BuildOptions struct {
 	Labels     map[string]string
 	Quiet      bool
 	NoCache    bool
+	Pull       bool
+	Target     string
+	Platform   string
 }
 
 // ImageBuild builds an image from a context tar, calling fn for each
@@ -242,6 +249,15 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	}
 	if o.NoCache {
 		q.Set("nocache", "1")
+	}
+	if o.Pull {
+		q.Set("pull", "1")
+	}
+	if o.Target != "" {
+		q.Set("target", o.Target)
+	}
+	if o.Platform != "" {
+		q.Set("platform", o.Platform)
 	}
 	resp, err := c.stream(ctx, http.MethodPost, "/build", q, buildContext)
 	if err != nil {

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -9,57 +11,196 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/hako-dev/hako/internal/archive"
 	"github.com/hako-dev/hako/internal/builder"
 	"github.com/hako-dev/hako/internal/daemon/logger/jsonfile"
+	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
+	"github.com/hako-dev/hako/internal/mount"
 	"github.com/hako-dev/hako/internal/registry"
+	"github.com/hako-dev/hako/internal/snapshot"
 	ctypes "github.com/moby/moby/api/types/container"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // The daemon is the builder's backend (builder.Backend): RUN steps are
-// ordinary containers, each step's image an ordinary commit.
+// ordinary containers, each step's image an ordinary commit that keeps
+// its parent and cache key in the image store.
 
-// BuildImage resolves a FROM image.
-func (d *Daemon) BuildImage(ctx context.Context, ref string) (string, ocispec.ImageConfig, error) {
+// BuildImage resolves a FROM image, pulling it when it is missing or
+// pull is set.
+func (d *Daemon) BuildImage(ctx context.Context, ref string, pull bool, platform string, progress func(string)) (builder.Image, error) {
 	img, err := d.images.Get(ref)
-	if err != nil {
-		return "", ocispec.ImageConfig{}, err
+	if pull || errdefs.IsNotFound(err) {
+		progress(fmt.Sprintf("Pulling image %s\n", ref))
+		img, err = d.PullImage(ctx, ref, platform, authn.Anonymous, func(p registry.Progress) {
+			if strings.HasPrefix(p.Status, "Status:") || strings.HasPrefix(p.Status, "Digest:") {
+				progress(p.Status + "\n")
+			}
+		})
 	}
-	cfg, err := d.imageConfig(img)
 	if err != nil {
-		return "", ocispec.ImageConfig{}, err
+		return builder.Image{}, err
 	}
-	return img.ID.String(), cfg.Config.ImageConfig, nil
+	return d.buildImage(img)
 }
 
-// ImageIsDir reports whether path is a directory in an image: the top
-// layer that has the path (or a whiteout for it) decides.
-func (d *Daemon) ImageIsDir(ctx context.Context, ref, p string) bool {
+func (d *Daemon) buildImage(img *image.Image) (builder.Image, error) {
+	cfg, err := d.imageConfig(img)
+	if err != nil {
+		return builder.Image{}, err
+	}
+	return builder.Image{ID: img.ID.String(), Config: cfg.Config}, nil
+}
+
+// BuildCached finds the image of an earlier build step.
+func (d *Daemon) BuildCached(ctx context.Context, key string) (builder.Image, bool) {
+	img, err := d.images.Cached(key)
+	if err != nil {
+		return builder.Image{}, false
+	}
+	bi, err := d.buildImage(img)
+	return bi, err == nil
+}
+
+// ImagePath resolves a path in an image's files, as the image's own
+// processes would see it: the symlinks of its existing part are followed,
+// inside the image. It describes the result, if it exists.
+func (d *Daemon) ImagePath(ctx context.Context, ref, p string) (string, os.FileInfo) {
 	img, err := d.images.Get(ref)
 	if err != nil {
-		return false
+		return path.Clean("/" + p), nil
 	}
-	rel := filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+p), "/"))
-	if rel == "" {
-		return true
+	dirs := d.layerDirs(ctx, img)
+	if d.driver != "overlay" && len(dirs) > 1 {
+		dirs = dirs[:1] // vfs: the top layer's directory is the whole tree
 	}
-	for _, dir := range d.layerDirs(ctx, img) {
-		fi, err := os.Lstat(filepath.Join(dir, rel))
+	parts := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
+	cur := "/"
+	for hops := 0; len(parts) > 0; {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, part)
+		fi, host := lookupInLayers(dirs, next)
+		switch {
+		case fi == nil:
+			// The rest does not exist: it is taken as it is.
+			return path.Join(append([]string{next}, parts...)...), nil
+		case fi.Mode()&os.ModeSymlink != 0 && hops < 40:
+			hops++
+			link, err := os.Readlink(host)
+			if err != nil {
+				return path.Join(append([]string{next}, parts...)...), nil
+			}
+			if path.IsAbs(link) {
+				cur = "/"
+			}
+			parts = append(strings.Split(link, "/"), parts...)
+		default:
+			cur = next
+		}
+	}
+	var fi os.FileInfo
+	if cur == "/" && len(dirs) > 0 {
+		fi, _ = os.Stat(dirs[len(dirs)-1])
+	} else {
+		fi, _ = lookupInLayers(dirs, cur)
+	}
+	return cur, fi
+}
+
+// lookupInLayers finds p in layer directories, top first: the top layer
+// that has it, or a whiteout of it, decides.
+func lookupInLayers(dirs []string, p string) (os.FileInfo, string) {
+	rel := filepath.FromSlash(strings.TrimPrefix(p, "/"))
+	for _, dir := range dirs {
+		host := filepath.Join(dir, rel)
+		fi, err := os.Lstat(host)
 		if err == nil {
 			// overlay's whiteout: a 0:0 character device.
 			if fi.Mode()&os.ModeCharDevice != 0 {
-				return false
+				return nil, ""
 			}
-			return fi.IsDir()
+			return fi, host
 		}
-		wh := filepath.Join(dir, filepath.Dir(rel), ".wh."+filepath.Base(rel))
-		if _, err := os.Lstat(wh); err == nil {
-			return false
+		if _, err := os.Lstat(filepath.Join(dir, filepath.Dir(rel), ".wh."+filepath.Base(rel))); err == nil {
+			return nil, ""
 		}
 	}
-	return false
+	return nil, ""
+}
+
+const buildViewPrefix = "build-view-"
+
+// BuildView mounts a read-only view of an image's files, for COPY
+// --from and --chown's user names.
+func (d *Daemon) BuildView(ctx context.Context, ref string) (string, func() error, error) {
+	img, err := d.images.Get(ref)
+	if err != nil {
+		return "", nil, err
+	}
+	var buf [8]byte
+	rand.Read(buf[:])
+	key := buildViewPrefix + hex.EncodeToString(buf[:])
+	target := filepath.Join(d.cfg.RunRoot, "build", key)
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return "", nil, err
+	}
+	chain := image.ChainIDs(img.DiffIDs)
+	if len(chain) == 0 {
+		// No layers: an empty tree.
+		return target, func() error { return os.Remove(target) }, nil
+	}
+	ms, err := d.snapshots.View(ctx, key, chain[len(chain)-1].String())
+	if err != nil {
+		os.Remove(target)
+		return "", nil, err
+	}
+	if err := mount.All(ms, target); err != nil {
+		d.snapshots.Remove(ctx, key)
+		os.Remove(target)
+		return "", nil, fmt.Errorf("mount the files of image %s: %w", ref, err)
+	}
+	return target, func() error { return d.removeBuildView(context.WithoutCancel(ctx), key) }, nil
+}
+
+func (d *Daemon) removeBuildView(ctx context.Context, key string) error {
+	target := filepath.Join(d.cfg.RunRoot, "build", key)
+	if mount.IsMountPoint(target) {
+		if err := mount.Unmount(target); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := d.snapshots.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// removeBuildViews removes the views a build cut off by a crash left.
+func (d *Daemon) removeBuildViews(ctx context.Context) {
+	var keys []string
+	d.snapshots.Walk(ctx, func(i snapshot.Info) error {
+		if strings.HasPrefix(i.Key, buildViewPrefix) {
+			keys = append(keys, i.Key)
+		}
+		return nil
+	})
+	for _, k := range keys {
+		if err := d.removeBuildView(ctx, k); err != nil {
+			d.log().Warn("remove a build's leftover view", "key", k, "error", err)
+		}
+	}
 }
 
 // BuildRun runs a RUN step's container to its end, streaming its output.
@@ -106,20 +247,22 @@ func (d *Daemon) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(
 	return int(res.StatusCode), nil
 }
 
-// BuildCommit stores a build step's image: base plus the changes of
-// container, or plus layer, or (neither) an empty-layer history entry.
-func (d *Daemon) BuildCommit(ctx context.Context, base, container string, layer io.Reader, cfg ocispec.ImageConfig, createdBy string) (string, error) {
-	o := registry.CommitOptions{Config: cfg, CreatedBy: createdBy}
-	if base != "" {
-		img, err := d.images.Get(base)
+// BuildCommit stores a build step's image: base plus the changes of a
+// container, or plus a layer, or (neither) an empty-layer history entry;
+// with base as its parent and the step's cache key.
+func (d *Daemon) BuildCommit(ctx context.Context, bc builder.Commit) (string, error) {
+	o := registry.CommitOptions{Config: bc.Config, CreatedBy: bc.CreatedBy}
+	layer := bc.Layer
+	if bc.Base != "" {
+		img, err := d.images.Get(bc.Base)
 		if err != nil {
 			return "", err
 		}
 		o.Base = img.Manifest
 	}
 	switch {
-	case container != "":
-		c, err := d.containers.Get(container)
+	case bc.Container != "":
+		c, err := d.containers.Get(bc.Container)
 		if err != nil {
 			return "", err
 		}
@@ -146,7 +289,14 @@ func (d *Daemon) BuildCommit(ctx context.Context, base, container string, layer 
 	if err != nil {
 		return "", err
 	}
-	ni := &image.Image{ID: p.Config, Manifest: p.Manifest, MediaType: p.MediaType, DiffIDs: p.DiffIDs, Created: p.Created}
+	ni := &image.Image{ID: p.Config, Manifest: p.Manifest, MediaType: p.MediaType, DiffIDs: p.DiffIDs, Created: p.Created, BuildKey: bc.CacheKey}
+	if bc.Base != "" {
+		base, err := d.images.Get(bc.Base)
+		if err != nil {
+			return "", err
+		}
+		ni.Parent = base.ID
+	}
 	for _, l := range p.Layers {
 		ni.Layers = append(ni.Layers, l.Digest)
 		ni.Size += l.Size

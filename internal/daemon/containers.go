@@ -13,6 +13,7 @@ import (
 	"time"
 
 	apitypes "github.com/hako-dev/hako/internal/api/types"
+	"github.com/hako-dev/hako/internal/atomicfile"
 	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/daemon/logger/jsonfile"
 	"github.com/hako-dev/hako/internal/daemon/monitor"
@@ -52,7 +53,13 @@ func (d *Daemon) rootfsDir(id string) string { return filepath.Join(d.bundleDir(
 
 // ContainerCreate makes a container from an image: a record, a writable
 // snapshot over the image's layers, and nothing running yet.
-func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctypes.CreateResponse, retErr error) {
+func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (ctypes.CreateResponse, error) {
+	return d.createContainer(ctx, req, nil)
+}
+
+// createContainer is ContainerCreate; extend, when set, completes the
+// record before anything is made from it (the CRI's additions).
+func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend func(*container.Container)) (_ ctypes.CreateResponse, retErr error) {
 	var resp ctypes.CreateResponse
 	cfg, hc := req.Config, req.HostConfig
 	if cfg == nil {
@@ -125,6 +132,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (_ ctyp
 	}
 	if hc.LogConfig.Type == "json-file" {
 		c.LogPath = filepath.Join(c.Dir, c.ID+"-json.log")
+	}
+	if extend != nil {
+		extend(c)
 	}
 	if req.Name != "" {
 		c.Name = "/" + strings.TrimPrefix(req.Name, "/")
@@ -342,10 +352,42 @@ func (d *Daemon) mountRootfs(ctx context.Context, c *container.Container) error 
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
+	if c.HostConfig.AutoRemove {
+		if vs, ok := volatileOverlay(ms); ok && mount.All(vs, target) == nil {
+			return nil
+		}
+	}
 	if err := mount.All(ms, target); err != nil {
 		return fmt.Errorf("mount the root filesystem of %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// volatileOverlay adds overlayfs's volatile option to the overlay mounts
+// of a container that is removed when it stops (--rm), as podman does:
+// overlayfs then never syncs the upper filesystem, whose sync at unmount
+// otherwise flushes every dirty page of the host's whole filesystem
+// (tens of milliseconds on a busy host, for each container). A machine
+// crash may leave such an upper dir inconsistent, which does not matter
+// for a container that is thrown away. The marker overlayfs leaves in the
+// work dir to refuse a second volatile mount is removed first (a restart
+// of the same --rm container). ok is false when there is no overlay.
+func volatileOverlay(ms []mount.Mount) (_ []mount.Mount, ok bool) {
+	out := make([]mount.Mount, len(ms))
+	for i, m := range ms {
+		out[i] = m
+		if m.Type != "overlay" {
+			continue
+		}
+		for _, o := range m.Options {
+			if wd, found := strings.CutPrefix(o, "workdir="); found {
+				os.Remove(filepath.Join(wd, "work", "incompat", "volatile"))
+			}
+		}
+		out[i].Options = append(slices.Clip(m.Options), "volatile")
+		ok = true
+	}
+	return out, ok
 }
 
 func (d *Daemon) unmountRootfs(c *container.Container) error {
@@ -374,6 +416,7 @@ func (d *Daemon) containerSpec(c *container.Container, dryRun bool) (*specs.Spec
 		ResolvConfPath: filepath.Join(c.Dir, "resolv.conf"),
 		CgroupsPath:    cgroupsPath(hc.CgroupParent, c.ID),
 		CgroupV2:       cgroups.IsV2(),
+		StrictGroups:   c.StrictGroups,
 	}
 	if hc.Init != nil && *hc.Init {
 		exe, err := os.Executable()
@@ -528,7 +571,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	if err != nil {
 		return err
 	}
-	if err := container.WriteFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return err
 	}
 	// A runtime state left by a crash blocks a new create: clear it.
@@ -544,7 +587,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	cs := c.HostConfig.ConsoleSize
 	pid, err := d.monitor.Create(c.ID, monitor.CreateOptions{
 		Bundle: bundle, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
-		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, ConsoleSize: [2]uint{cs[0], cs[1]},
+		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogFormat: c.LogFormat, ConsoleSize: [2]uint{cs[0], cs[1]},
 	})
 	if err != nil {
 		return err
@@ -889,7 +932,7 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 	}
 	oom := false
 	if rc, err := d.rt.Load(c.ID); err == nil {
-		if st, err := rc.CgroupStats(); err == nil && st.OOMKills > 0 {
+		if n, err := rc.OOMKills(); err == nil && n > 0 {
 			oom = true
 		}
 		rc.Delete(true)
@@ -1029,6 +1072,9 @@ func parseSignal(s string) (unix.Signal, error) {
 // logOptions is where and how the monitor logs c's output ("" path:
 // not at all).
 func (d *Daemon) logOptions(c *container.Container) (string, int64, int) {
+	if c.LogFormat == "cri" {
+		return c.LogPath, 0, 0
+	}
 	if c.HostConfig.LogConfig.Type == "none" || c.LogPath == "" {
 		return "", 0, 0
 	}

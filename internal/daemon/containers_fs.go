@@ -220,7 +220,10 @@ func (d *Daemon) ContainerCommit(ctx context.Context, ref string, o CommitOption
 		}))
 	}()
 	createdBy := strings.Join(append([]string{c.Path}, c.Args...), " ")
-	p, err := registry.Commit(ctx, d.content, pr, registry.CommitOptions{Base: img.Manifest, Config: cfg, Author: o.Author, Comment: o.Comment, CreatedBy: createdBy})
+	// docker's own fields carry over from the image.
+	full := imgCfg.Config
+	full.ImageConfig = cfg
+	p, err := registry.Commit(ctx, d.content, pr, registry.CommitOptions{Base: img.Manifest, Config: full, Author: o.Author, Comment: o.Comment, CreatedBy: createdBy})
 	pr.CloseWithError(err)
 	if err != nil {
 		return "", err

@@ -416,7 +416,8 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, detach bool, consoleS
 		return err
 	}
 	e.mu.Lock()
-	e.running, e.pid = true, pid
+	// A quick process's exit may have been recorded already.
+	e.pid, e.running = pid, e.exitCode == nil
 	e.mu.Unlock()
 	d.containerEvent(c, eventtypes.Action("exec_start: "+strings.Join(e.Req.Cmd, " ")), map[string]string{"execID": e.ID})
 	if detach {
@@ -508,7 +509,7 @@ func (d *Daemon) execProcess(c *container.Container, req *ctypes.ExecCreateReque
 		hc.Privileged = true
 	}
 	hc.Init = nil
-	s, err := oci.ContainerSpec(&oci.ContainerOpts{ID: c.ID, Config: &cfg, HostConfig: &hc, Rootfs: d.rootfsDir(c.ID)})
+	s, err := oci.ContainerSpec(&oci.ContainerOpts{ID: c.ID, Config: &cfg, HostConfig: &hc, Rootfs: d.rootfsDir(c.ID), StrictGroups: c.StrictGroups})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hako-dev/hako/internal/atomicfile"
 	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/daemon/monitor"
 	"github.com/hako-dev/hako/internal/runtime"
@@ -256,7 +257,7 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 				d.cs.mu.Lock()
 				held := d.cs.stdio[c.ID]
 				d.cs.mu.Unlock()
-				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, Stdio: held}
+				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogFormat: c.LogFormat, Stdio: held}
 				if err := d.monitor.Adopt(c.ID, st.Pid, o); err == nil {
 					c.Unlock()
 					return
@@ -424,7 +425,7 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 	if hc.UTSMode.IsHost() || hc.NetworkMode.IsHost() {
 		hostname, _ = os.Hostname()
 	}
-	if err := container.WriteFileAtomic(filepath.Join(c.Dir, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
+	if err := atomicfile.Replace(filepath.Join(c.Dir, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	var hosts strings.Builder
@@ -453,10 +454,10 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", strings.Trim(ip, "[]"), name)
 	}
-	if err := container.WriteFileAtomic(filepath.Join(c.Dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
+	if err := atomicfile.Replace(filepath.Join(c.Dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
 		return err
 	}
-	return container.WriteFileAtomic(filepath.Join(c.Dir, "resolv.conf"), resolvConf(hc, d.embeddedDNS(c)), 0o644)
+	return atomicfile.Replace(filepath.Join(c.Dir, "resolv.conf"), resolvConf(hc, d.embeddedDNS(c)), 0o644)
 }
 
 // resolvConf is the host's resolver configuration for a container: with

@@ -71,6 +71,9 @@ type Config struct {
 	// InsecureRegistries may be reached over plain HTTP: host[:port] or
 	// CIDR entries, as docker's --insecure-registry.
 	InsecureRegistries []string
+	// RegistryHostsDir holds registry mirror and TLS configuration in
+	// containerd's layout (DIR/<host>/hosts.toml); "" for none.
+	RegistryHostsDir string
 	// StorageDriver is "overlay", "vfs", or "" to pick overlay when the
 	// kernel and Root's filesystem support it, vfs otherwise.
 	StorageDriver string
@@ -253,6 +256,7 @@ func (d *Daemon) openSnapshots(ctx context.Context) error {
 		return err
 	}
 	d.driver = driver
+	d.removeBuildViews(ctx)
 	if err := d.snapshots.Cleanup(ctx); err != nil {
 		d.log().Warn("snapshot cleanup", "error", err)
 	}

@@ -34,7 +34,11 @@ func (d *Daemon) PullImage(ctx context.Context, refStr, platform string, auth au
 	if err != nil {
 		return nil, err
 	}
-	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain())})
+	eps, err := registry.HostsDir(d.cfg.RegistryHostsDir).Endpoints(ref.Domain())
+	if err != nil {
+		return nil, err
+	}
+	p, err := registry.Pull(ctx, d.content, ref, registry.Options{Platform: plat, Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain()), Endpoints: eps})
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +119,10 @@ func splitNames(img *image.Image) (tags, digests []string) {
 	return tags, digests
 }
 
-// Images lists images as GET /images/json does, filtered.
-func (d *Daemon) Images(ctx context.Context, f image.Filter) ([]imagetypes.Summary, error) {
+// Images lists images as GET /images/json does, filtered. Unless all,
+// a build's intermediate images (untagged, with children) are left out,
+// as docker leaves them out.
+func (d *Daemon) Images(ctx context.Context, f image.Filter, all bool) ([]imagetypes.Summary, error) {
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
@@ -134,8 +140,12 @@ func (d *Daemon) Images(ctx context.Context, f image.Filter) ([]imagetypes.Summa
 			*dst = ref.Created
 		}
 	}
+	parents := parentIDs(imgs)
 	out := []imagetypes.Summary{}
 	for _, img := range imgs {
+		if !all && len(img.Names) == 0 && parents[img.ID] {
+			continue
+		}
 		if !before.IsZero() && !img.Created.Before(before) || !since.IsZero() && !img.Created.After(since) {
 			continue
 		}
@@ -275,10 +285,64 @@ func (d *Daemon) RemoveImage(ctx context.Context, name string, force bool) ([]im
 	}
 	out = append(out, imagetypes.DeleteResponse{Deleted: img.ID.String()})
 	d.imageEvent("delete", img.ID.String(), img.ID)
+	gone, err := d.removeParents(img.Parent)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, gone...)
 	if err := d.collectBlobs(); err != nil {
 		d.log().Warn("garbage collection of blobs failed", "error", err)
 	}
 	return out, nil
+}
+
+// parentIDs returns the images some image of imgs was built from.
+func parentIDs(imgs []*image.Image) map[digest.Digest]bool {
+	parents := map[digest.Digest]bool{}
+	for _, img := range imgs {
+		if img.Parent != "" {
+			parents[img.Parent] = true
+		}
+	}
+	return parents
+}
+
+// removeParents removes a removed image's build parents, as docker does:
+// each untagged one no other image was built from, up the chain.
+func (d *Daemon) removeParents(id digest.Digest) ([]imagetypes.DeleteResponse, error) {
+	var out []imagetypes.DeleteResponse
+	for id != "" {
+		img, err := d.images.Get(id.String())
+		if errdefs.IsNotFound(err) {
+			break
+		} else if err != nil {
+			return out, err
+		}
+		imgs, err := d.images.List()
+		if err != nil {
+			return out, err
+		}
+		if len(img.Names) > 0 || parentIDs(imgs)[img.ID] || d.imageInUse(img.ID) {
+			break
+		}
+		if err := d.images.Delete(img.ID); err != nil {
+			return out, err
+		}
+		out = append(out, imagetypes.DeleteResponse{Deleted: img.ID.String()})
+		d.imageEvent("delete", img.ID.String(), img.ID)
+		id = img.Parent
+	}
+	return out, nil
+}
+
+// imageInUse reports whether a container was made from the image.
+func (d *Daemon) imageInUse(id digest.Digest) bool {
+	for _, c := range d.containers.List() {
+		if c.Image == id.String() {
+			return true
+		}
+	}
+	return false
 }
 
 func familiar(names []string) []string {
@@ -357,7 +421,11 @@ func (d *Daemon) PushImage(ctx context.Context, name, tag string, auth authn.Aut
 	if err != nil {
 		return fmt.Errorf("An image does not exist locally with the tag: %s: %w", ref.FamiliarName(), errdefs.ErrNotFound)
 	}
-	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain())})
+	eps, err := registry.HostsDir(d.cfg.RegistryHostsDir).Endpoints(ref.Domain())
+	if err != nil {
+		return err
+	}
+	dg, err := registry.Push(ctx, d.content, img.Manifest, ref, registry.Options{Auth: auth, Progress: progress, Insecure: d.insecure(ref.Domain()), Endpoints: eps})
 	if err != nil {
 		return err
 	}
@@ -531,9 +599,24 @@ func (d *Daemon) PruneImages(ctx context.Context, all bool) (*imagetypes.PruneRe
 	var before int64
 	d.content.Walk(func(_ digest.Digest, n int64) error { before += n; return nil })
 	rep := &imagetypes.PruneReport{ImagesDeleted: []imagetypes.DeleteResponse{}}
+	// The build parents of a tagged image are its build cache: they stay
+	// while it does, as docker keeps them.
+	byID := map[digest.Digest]*image.Image{}
+	for _, img := range imgs {
+		byID[img.ID] = img
+	}
+	keep := map[digest.Digest]bool{}
+	for _, img := range imgs {
+		if tags, _ := splitNames(img); len(tags) == 0 {
+			continue
+		}
+		for p := img.Parent; p != "" && !keep[p] && byID[p] != nil; p = byID[p].Parent {
+			keep[p] = true
+		}
+	}
 	for _, img := range imgs {
 		tags, digests := splitNames(img)
-		if len(tags) > 0 && !all {
+		if len(tags) > 0 && !all || keep[img.ID] && !all {
 			continue
 		}
 		for _, n := range append(tags, digests...) {
@@ -573,7 +656,7 @@ func (d *Daemon) DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, er
 			users[l]++
 		}
 	}
-	sums, err := d.Images(ctx, nil)
+	sums, err := d.Images(ctx, nil, true)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -155,3 +155,18 @@ func TestAdaptersImports(t *testing.T) {
 		}
 	}
 }
+
+// Rule 3, for the CRI: it sees the daemon only through the Backend
+// interface it declares.
+func TestCRIImports(t *testing.T) {
+	for pkg, imps := range imports(t) {
+		if !under(pkg, "internal/cri") {
+			continue
+		}
+		for _, imp := range imps {
+			if in, ok := internal(imp); ok && under(in, "internal/daemon") {
+				t.Errorf("%s imports %s: the CRI declares the backend interface it needs instead", pkg, imp)
+			}
+		}
+	}
+}

@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	bucketImages = []byte("images") // id → Image JSON
-	bucketNames  = []byte("names")  // full reference → id
+	bucketImages = []byte("images")     // id → Image JSON
+	bucketNames  = []byte("names")      // full reference → id
+	bucketCache  = []byte("buildcache") // build cache key → id
 )
 
 // Image is one image's record.
@@ -45,6 +46,11 @@ type Image struct {
 	// it entered this store.
 	Created time.Time `json:"created"`
 	Added   time.Time `json:"added"`
+	// Parent is the image a build step made this one from, and BuildKey
+	// the step's cache key (a digest over the parent, the instruction and
+	// what it copies): a later build with the same step reuses the image.
+	Parent   digest.Digest `json:"parent,omitempty"`
+	BuildKey string        `json:"buildKey,omitempty"`
 }
 
 // Store is the image metadata store.
@@ -55,7 +61,7 @@ type Store struct {
 // NewStore uses db (shared with the rest of the daemon).
 func NewStore(db *bolt.DB) (*Store, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketImages, bucketNames} {
+		for _, b := range [][]byte{bucketImages, bucketNames, bucketCache} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -84,6 +90,11 @@ func (s *Store) Put(img *Image, names ...string) error {
 		}
 		if err := putImage(tx, img); err != nil {
 			return err
+		}
+		if img.BuildKey != "" {
+			if err := tx.Bucket(bucketCache).Put([]byte(img.BuildKey), []byte(img.ID)); err != nil {
+				return err
+			}
 		}
 		for _, n := range names {
 			if err := setName(tx, n, img.ID); err != nil {
@@ -254,8 +265,27 @@ func (s *Store) Delete(id digest.Digest) error {
 		for _, n := range img.Names {
 			tx.Bucket(bucketNames).Delete([]byte(n))
 		}
+		if img.BuildKey != "" && digest.Digest(tx.Bucket(bucketCache).Get([]byte(img.BuildKey))) == id {
+			tx.Bucket(bucketCache).Delete([]byte(img.BuildKey))
+		}
 		return tx.Bucket(bucketImages).Delete([]byte(id))
 	})
+}
+
+// Cached returns the image a build step with cache key key made, if it
+// is still in the store.
+func (s *Store) Cached(key string) (*Image, error) {
+	var img *Image
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketCache).Get([]byte(key))
+		if id == nil {
+			return fmt.Errorf("no build cache for %s: %w", key, errdefs.ErrNotFound)
+		}
+		var err error
+		img, err = getImage(tx, digest.Digest(id))
+		return err
+	})
+	return img, err
 }
 
 // BlobsInUse returns every blob some image refers to (config, manifest,

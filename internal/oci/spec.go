@@ -42,6 +42,9 @@ type ContainerOpts struct {
 	Mounts []specs.Mount
 	// ExtraMounts are appended after the generated ones.
 	ExtraMounts []specs.Mount
+	// StrictGroups leaves out the user's memberships in /etc/group: the
+	// supplementary groups are exactly HostConfig.GroupAdd.
+	StrictGroups bool
 	// CgroupV2 selects the cgroup namespace default: private on v2,
 	// host on v1, as docker.
 	CgroupV2 bool
@@ -196,7 +199,7 @@ func process(o *ContainerOpts, cfg *ctypes.Config, hc *ctypes.HostConfig) (*spec
 	if hc.ConsoleSize[0] > 0 || hc.ConsoleSize[1] > 0 {
 		p.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
-	user, err := resolveUser(o.Rootfs, cfg.User, hc.GroupAdd)
+	user, err := resolveUser(o.Rootfs, cfg.User, hc.GroupAdd, o.StrictGroups)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +491,27 @@ func mounts(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
 	})
 	s.Mounts = append(append(ms, all...), o.ExtraMounts...)
+	s.Linux.RootfsPropagation = rootfsPropagation(s.Mounts)
 	return nil
+}
+
+// rootfsPropagation is what the root must be for the mounts'
+// propagation to work, as docker sets it: shared when a mount shares
+// events both ways (the container's mounts must reach the host), slave
+// when one receives them; "" (the runtime's default) otherwise.
+func rootfsPropagation(ms []specs.Mount) string {
+	prop := ""
+	for _, m := range ms {
+		for _, o := range m.Options {
+			switch o {
+			case "shared", "rshared":
+				return "rshared"
+			case "slave", "rslave":
+				prop = "rslave"
+			}
+		}
+	}
+	return prop
 }
 
 // tmpfsMount converts a --tmpfs DST:OPTS entry; docker's defaults are

@@ -97,7 +97,7 @@ func TestUser(t *testing.T) {
 		{user: "nobody", err: "unable to find user nobody: no matching entries in passwd file"},
 		{user: "www:nogroup", err: "unable to find group nogroup"},
 	} {
-		u, err := resolveUser(testRootfs(t), tc.user, tc.add)
+		u, err := resolveUser(testRootfs(t), tc.user, tc.add, false)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, errdefs.ErrInvalidArgument) {
 				t.Errorf("%q: error %v, want %q", tc.user, err, tc.err)
@@ -114,13 +114,22 @@ func TestUser(t *testing.T) {
 	}
 }
 
+// Strict groups: the primary group from passwd, and only the groups
+// asked for (the CRI's SupplementalGroupsPolicy Strict).
+func TestUserStrictGroups(t *testing.T) {
+	u, err := resolveUser(testRootfs(t), "alice", []string{"99"}, true)
+	if err != nil || u.UID != 1000 || u.GID != 1000 || !slices.Equal(u.AdditionalGids, []uint32{99}) {
+		t.Errorf("strict alice: %+v %v", u, err)
+	}
+}
+
 // An image whose /etc/passwd is a symlink to the host's must not make
 // the lookup read the host's file.
 func TestUserLookupStaysInRootfs(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.Symlink("/etc/passwd", filepath.Join(root, "etc/passwd"))
-	if _, err := resolveUser(root, "root", nil); err == nil {
+	if _, err := resolveUser(root, "root", nil, false); err == nil {
 		t.Fatal("the lookup followed a symlink out of the rootfs")
 	}
 }

@@ -20,8 +20,8 @@ import (
 // /etc/group. The files are opened inside rootfs (openat2
 // RESOLVE_IN_ROOT), so an image's symlink cannot point the lookup at
 // the host's files. Supplementary groups are the user's memberships in
-// /etc/group plus groupAdd.
-func resolveUser(rootfs, spec string, groupAdd []string) (specs.User, error) {
+// /etc/group (unless strict) plus groupAdd.
+func resolveUser(rootfs, spec string, groupAdd []string, strict bool) (specs.User, error) {
 	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
 	var passwd, groups []entry
 	var perr, gerr error
@@ -79,7 +79,7 @@ func resolveUser(rootfs, spec string, groupAdd []string) (specs.User, error) {
 			}
 			u.GID = g.id
 		}
-	} else if userName != "" {
+	} else if userName != "" && !strict {
 		// Supplementary groups only when the primary group comes from
 		// passwd, as docker.
 		for _, g := range groups {

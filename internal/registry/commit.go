@@ -12,6 +12,7 @@ import (
 
 	"github.com/hako-dev/hako/internal/content"
 	"github.com/klauspost/compress/gzip"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -21,8 +22,9 @@ type CommitOptions struct {
 	// Base is the manifest of the image the container runs ("" for
 	// none); the new image is Base plus one layer.
 	Base digest.Digest
-	// Config replaces the base image's runtime configuration.
-	Config ocispec.ImageConfig
+	// Config replaces the base image's runtime configuration, docker's
+	// fields (Healthcheck, OnBuild, Shell) included.
+	Config dockerspec.DockerOCIImageConfig
 	// Author and Comment go into the image and its history entry;
 	// CreatedBy is the history's command.
 	Author, Comment, CreatedBy string
@@ -36,7 +38,7 @@ type CommitOptions struct {
 // base image, as `docker commit` does.
 func Commit(ctx context.Context, cs *content.Store, layer io.Reader, o CommitOptions) (*Pulled, error) {
 	var base ocispec.Manifest
-	var cfg ocispec.Image
+	var cfg dockerspec.DockerOCIImage
 	if o.Base != "" {
 		b, err := cs.ReadAll(o.Base)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -49,6 +50,11 @@ type Options struct {
 	Progress func(Progress)
 	// Jobs is how many layers move at once (default 3, as docker).
 	Jobs int
+	// Endpoints, when set, are where the registry is reached instead of
+	// its own address (mirrors from HostsDir, tried in order).
+	Endpoints []Endpoint
+
+	transport http.RoundTripper
 }
 
 // Pulled describes a pulled image.
@@ -101,7 +107,44 @@ func (o *Options) remote(ctx context.Context) []remote.Option {
 	if p.OS == "" {
 		p = HostPlatform()
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithPlatform(p)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithPlatform(p)}
+	if o.transport != nil {
+		opts = append(opts, remote.WithTransport(o.transport))
+	}
+	return opts
+}
+
+// viaEndpoints runs op once per endpoint that can serve it (want picks
+// them), through a transport that sends the registry's requests there,
+// until one succeeds; without endpoints, op runs once as usual. The
+// error is the last endpoint's (the registry's own when it is listed).
+func viaEndpoints[T any](ctx context.Context, ref reference.Ref, o Options, want func(Endpoint) bool, op func(Options) (T, error)) (T, error) {
+	var zero T
+	if len(o.Endpoints) == 0 {
+		return op(o)
+	}
+	nr, err := o.nameRef(ref)
+	if err != nil {
+		return zero, err
+	}
+	upstream := nr.Context().RegistryStr()
+	var last error
+	for _, ep := range o.Endpoints {
+		if !want(ep) {
+			continue
+		}
+		oo := o
+		oo.transport = newEndpointTransport(upstream, ep)
+		v, err := op(oo)
+		if err == nil || ctx.Err() != nil {
+			return v, err
+		}
+		last = err
+	}
+	if last == nil {
+		return zero, fmt.Errorf("%s: no configured registry host may be used for this (check the capabilities in hosts.toml): %w", ref.Familiar(), errdefs.ErrInvalidArgument)
+	}
+	return zero, last
 }
 
 func (o *Options) nameRef(ref reference.Ref) (name.Reference, error) {
@@ -124,12 +167,20 @@ func (o *Options) nameRef(ref reference.Ref) (name.Reference, error) {
 
 // Pull fetches ref into cs.
 func Pull(ctx context.Context, cs *content.Store, ref reference.Ref, o Options) (*Pulled, error) {
+	progress := serialize(o.Progress)
+	progress(Progress{Status: "Pulling from " + ref.FamiliarName(), ID: tagOrDigest(ref)})
+	o.Progress = progress
+	byDigest := ref.Digest() != ""
+	return viaEndpoints(ctx, ref, o, func(ep Endpoint) bool { return ep.Pull && (ep.Resolve || byDigest) },
+		func(o Options) (*Pulled, error) { return pull(ctx, cs, ref, o) })
+}
+
+func pull(ctx context.Context, cs *content.Store, ref reference.Ref, o Options) (*Pulled, error) {
 	nr, err := o.nameRef(ref)
 	if err != nil {
 		return nil, err
 	}
-	progress := serialize(o.Progress)
-	progress(Progress{Status: "Pulling from " + ref.FamiliarName(), ID: tagOrDigest(ref)})
+	progress := o.Progress
 	desc, err := remote.Get(nr, o.remote(ctx)...)
 	if err != nil {
 		return nil, remoteErr(ref, err)

@@ -15,6 +15,17 @@ import (
 // tag), skipping blobs the registry has, and returns the pushed manifest
 // digest (unchanged: the manifest is pushed byte for byte).
 func Push(ctx context.Context, cs *content.Store, manifest digest.Digest, ref reference.Ref, o Options) (digest.Digest, error) {
+	// Only the first host that may push is used, as containerd does: a
+	// push half-done on one host is not retried on another.
+	first := true
+	return viaEndpoints(ctx, ref, o, func(ep Endpoint) bool {
+		ok := ep.Push && first
+		first = first && !ep.Push
+		return ok
+	}, func(o Options) (digest.Digest, error) { return push(ctx, cs, manifest, ref, o) })
+}
+
+func push(ctx context.Context, cs *content.Store, manifest digest.Digest, ref reference.Ref, o Options) (digest.Digest, error) {
 	img, err := LocalImage(cs, manifest)
 	if err != nil {
 		return "", err

@@ -161,3 +161,12 @@ func (c *Container) CgroupStats() (*cgroups.Stats, error) {
 	}
 	return mgr.Stats()
 }
+
+// OOMKills counts the container's processes the OOM killer killed.
+func (c *Container) OOMKills() (uint64, error) {
+	mgr, err := c.cgroup()
+	if err != nil {
+		return 0, err
+	}
+	return mgr.OOMKills()
+}

@@ -68,8 +68,12 @@ func TestBuild(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(q), "sha256:") {
 		t.Errorf("build -q -: %v: %q", err, q)
 	}
-	// No build cache yet: the steps' intermediate images are not kept.
-	if imgs := strings.Fields(e.must("images", "-q")); len(imgs) != 3 {
+	// The same context again: the same image, from the cache; the
+	// steps' intermediate images are kept for it, hidden from images.
+	if id := strings.TrimSpace(string(q)); !strings.Contains(out, "Successfully built "+id[7:19]) {
+		t.Errorf("the cached rebuild made %s:\n%s", id, out)
+	}
+	if imgs := strings.Fields(e.must("images", "-q")); len(imgs) != 2 {
 		t.Errorf("images after two builds: %v", imgs)
 	}
 
@@ -84,6 +88,18 @@ func TestBuild(t *testing.T) {
 		t.Errorf("run other: %q", got)
 	}
 
+	// COPY through a symlinked directory of the image lands where the
+	// link points, and leaves the link a link; /tmp keeps its mode.
+	df = "FROM busybox\nRUN mkdir -p /usr/lib && ln -s /usr/lib /lib2\nCOPY hello.txt /lib2/\nCOPY hello.txt /tmp/\nCMD test -L /lib2 && stat -c %a /tmp && cat /usr/lib/hello.txt\n"
+	if err := os.WriteFile(filepath.Join(dir, "link.Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must("build", "-t", "linked", "-f", filepath.Join(dir, "link.Dockerfile"), dir)
+	base := e.must("run", "--rm", "busybox", "stat", "-c", "%a", "/tmp")
+	if got := e.must("run", "--rm", "linked"); got != base+"hello from the context\n" {
+		t.Errorf("run linked: %q", got)
+	}
+
 	// `build - < Dockerfile`: a Dockerfile alone on stdin.
 	cmd = e.cmd("build", "-t", "plain", "-")
 	cmd.Stdin = strings.NewReader("FROM busybox\nCMD [\"echo\", \"plain\"]\n")
@@ -95,13 +111,36 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-func TestBuildFailingRun(t *testing.T) {
+func snapshotCount(t *testing.T, e *hakoEnv) int {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(e.root, "overlay", "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// Bad Dockerfiles fail with the line at fault and leave no container, no
+// mount and no snapshot the cache does not hold (image prune drops those).
+func TestBuildErrors(t *testing.T) {
 	e := newHakoEnv(t)
 	e.busybox()
-	dir := buildContext(t, "FROM busybox\nENV A=1\nRUN exit 3\n")
-	out, errOut, code := e.hako("build", "-t", "bad", dir)
-	if code == 0 || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "returned a non-zero code: 3") {
-		t.Errorf("build: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	baseline := snapshotCount(t, e)
+	for _, c := range []struct{ name, dockerfile, want string }{
+		{"unknown instruction", "FROM busybox\nRUN true\nFETCH http://x /\n", "line 3: unknown instruction: FETCH"},
+		{"missing FROM", "# nothing to build on\nRUN true\n", "line 2: RUN before the first FROM"},
+		{"empty", "# only a comment\n", "no instructions: it needs a FROM"},
+		{"COPY from outside the context", "FROM busybox\nCOPY ../../etc/passwd /\n", "line 2: forbidden path outside the build context: ../../etc/passwd"},
+		{"failing RUN", "FROM busybox\nENV A=1\nCOPY hello.txt /\nRUN exit 3\n", "line 4: the command '/bin/sh -c exit 3' returned a non-zero code: 3"},
+		{"failing RUN in a stage", "FROM busybox AS a\nRUN false\nFROM busybox\nCOPY --from=a / /x\n", "line 2: the command '/bin/sh -c false' returned a non-zero code: 1"},
+		{"unknown stage", "FROM busybox\nCOPY --from=nowhere / /x\n", "line 2: "},
+		{"ignored file", "FROM busybox\nCOPY secret.txt /\n", "line 2: COPY failed: file not found in build context or excluded by .dockerignore: secret.txt"},
+	} {
+		dir := buildContext(t, c.dockerfile)
+		out, errOut, code := e.hako("build", "-t", "bad", dir)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, want an error with %q\nstdout: %s\nstderr: %s", c.name, code, c.want, out, errOut)
+		}
 	}
 	if ps := e.must("ps", "-aq"); ps != "" {
 		t.Errorf("containers left behind: %q", ps)
@@ -109,13 +148,17 @@ func TestBuildFailingRun(t *testing.T) {
 	if _, _, code := e.hako("image", "inspect", "bad"); code == 0 {
 		t.Errorf("a failed build tagged its image")
 	}
-	if imgs := strings.Fields(e.must("images", "-q")); len(imgs) != 1 {
-		t.Errorf("images after a failed build: %v", imgs)
+	e.assertClean()
+	if ents, _ := os.ReadDir(filepath.Join(e.runRoot, "build")); len(ents) > 0 {
+		t.Errorf("build views left: %v", ents)
 	}
-	// COPY of a file .dockerignore leaves out fails.
-	dir = buildContext(t, "FROM busybox\nCOPY secret.txt /\n")
-	if _, errOut, code := e.hako("build", dir); code == 0 || !strings.Contains(errOut, "secret.txt") {
-		t.Errorf("COPY of an ignored file: exit %d: %s", code, errOut)
+	// The steps that succeeded are cache: image prune drops them.
+	e.must("image", "prune", "-f")
+	if imgs := strings.Fields(e.must("images", "-aq")); len(imgs) != 1 {
+		t.Errorf("images after failed builds and a prune: %v", imgs)
+	}
+	if n := snapshotCount(t, e); n != baseline {
+		t.Errorf("%d snapshots after failed builds and a prune, %d before", n, baseline)
 	}
 }
 

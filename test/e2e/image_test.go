@@ -554,3 +554,38 @@ func mustLayer(t *testing.T) v1.Layer {
 	}
 	return l
 }
+
+// A registry named in hosts.toml is reached through its mirror: the
+// image's own registry name never resolves (its server is a closed
+// local port, so nothing leaves the host).
+func TestImagePullThroughMirror(t *testing.T) {
+	e := newHakoEnv(t)
+	reg := testRegistry(t)
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdigest := push(t, reg+"/team/app:1", img)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "mirror.test"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hosts := "server = \"http://127.0.0.1:1\"\n\n[host.\"http://" + reg + "\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "mirror.test", "hosts.toml"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "HAKO_REGISTRY_HOSTS_DIR="+dir)
+	out, errOut, code := e.hako("pull", "mirror.test/team/app:1")
+	if code != 0 || !strings.Contains(out, "Digest: "+mdigest.String()) {
+		t.Fatalf("pull through the mirror: %d %s %s", code, out, errOut)
+	}
+	out, _, _ = e.hako("images", "--format", "{{.Repository}}:{{.Tag}}")
+	if strings.TrimSpace(out) != "mirror.test/team/app:1" {
+		t.Errorf("images: %q", out)
+	}
+	// Pushing goes to the first host that may push: the server here,
+	// which is down, and the error says so.
+	if _, errOut, code := e.hako("push", "mirror.test/team/app:1"); code == 0 || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("push to a host without push capability: %d %s", code, errOut)
+	}
+}

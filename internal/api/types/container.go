@@ -20,6 +20,18 @@ type CreateRequest struct {
 	Platform   string
 }
 
+// CRIOptions complete a CreateRequest for containers the Kubernetes CRI
+// makes.
+type CRIOptions struct {
+	// LogPath is where the output is logged, in the CRI format ("": not
+	// logged).
+	LogPath string
+	// StrictGroups: the supplementary groups are exactly HostConfig.GroupAdd,
+	// without the user's memberships in the image's /etc/group (the CRI's
+	// SupplementalGroupsPolicy Strict).
+	StrictGroups bool
+}
+
 // ListOptions are GET /containers/json's parameters.
 type ListOptions struct {
 	All     bool

@@ -82,7 +82,13 @@ type Container struct {
 	State           State
 	RestartCount    int
 	LogPath         string
-	Dir             string `json:"-"` // ROOT/containers/ID
+	// LogFormat is "" (json-file, under Dir) or "cri": the Kubernetes CRI
+	// log format at the LogPath kubelet chose.
+	LogFormat string `json:",omitempty"`
+	// StrictGroups: no supplementary groups from the image's /etc/group
+	// (see oci.ContainerOpts).
+	StrictGroups bool   `json:",omitempty"`
+	Dir          string `json:"-"` // ROOT/containers/ID
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every state change
@@ -372,9 +378,4 @@ func (s *Store) List() []*Container {
 	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out
-}
-
-// WriteFileAtomic is writeFileAtomic for the engine's other files.
-func WriteFileAtomic(p string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(p, data, perm)
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hako-dev/hako/internal/daemon/logger/jsonfile"
 	"github.com/hako-dev/hako/internal/runtime"
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +31,7 @@ type proc struct {
 	// outputs' descriptors by name ("stdout", "stderr", "console"), for
 	// the daemon to hold (see the "stdio" op); nil once they are closed.
 	outFiles map[string]*os.File
-	log      *jsonfile.Writer
+	log      logWriter
 
 	mu       sync.Mutex
 	attached map[*attachment]struct{}
@@ -70,7 +69,7 @@ func (s *Server) create(req *Request) *Response {
 
 func (p *proc) create(req *Request) (*Response, error) {
 	if req.LogPath != "" {
-		w, err := jsonfile.NewWriter(req.LogPath, jsonfile.Options{MaxSize: req.LogMaxSize, MaxFiles: req.LogMaxFiles})
+		w, err := openLog(req)
 		if err != nil {
 			return nil, err
 		}
@@ -564,7 +563,7 @@ func (s *Server) adopt(c *net.UnixConn, br *bufio.Reader, req *Request) *Respons
 		return errResponse(err)
 	}
 	if req.LogPath != "" && len(files) > 0 {
-		w, err := jsonfile.NewWriter(req.LogPath, jsonfile.Options{MaxSize: req.LogMaxSize, MaxFiles: req.LogMaxFiles})
+		w, err := openLog(req)
 		if err != nil {
 			s.log.Warn("adopt: open log", "container", req.ID, "error", err)
 		} else {

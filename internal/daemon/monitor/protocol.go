@@ -24,6 +24,9 @@
 //     process has exited and its output is drained.
 //   - events: JSON lines, one Exit per process that ends.
 //
+// "reopen-log" closes a container's log file and opens its path again
+// (kubelet renamed it to rotate it).
+//
 // "stdio" answers with duplicates of a container's output descriptors
 // (SCM_RIGHTS), which the daemon holds while the container runs: if the
 // monitor dies, the container's writes block on a full pipe instead of
@@ -44,19 +47,23 @@ import (
 
 // Request is the first line of every connection.
 type Request struct {
-	Op string `json:"op"` // create, begin, attach, exec, resize, list, forget, events, ping, adopt, stdio
+	Op string `json:"op"` // create, begin, attach, exec, resize, list, forget, events, ping, adopt, stdio, reopen-log
 
 	ID     string `json:"id,omitempty"`
 	ExecID string `json:"execId,omitempty"`
 
 	// create
-	Bundle      string  `json:"bundle,omitempty"`
-	Tty         bool    `json:"tty,omitempty"`
-	OpenStdin   bool    `json:"openStdin,omitempty"`
-	StdinOnce   bool    `json:"stdinOnce,omitempty"`
-	LogPath     string  `json:"logPath,omitempty"`
-	LogMaxSize  int64   `json:"logMaxSize,omitempty"`
-	LogMaxFiles int     `json:"logMaxFiles,omitempty"`
+	Bundle      string `json:"bundle,omitempty"`
+	Tty         bool   `json:"tty,omitempty"`
+	OpenStdin   bool   `json:"openStdin,omitempty"`
+	StdinOnce   bool   `json:"stdinOnce,omitempty"`
+	LogPath     string `json:"logPath,omitempty"`
+	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
+	LogMaxFiles int    `json:"logMaxFiles,omitempty"`
+	// LogFormat is "" for docker's json-file or "cri" for the Kubernetes
+	// CRI format (no rotation by the monitor: kubelet rotates, then asks
+	// for "reopen-log").
+	LogFormat   string  `json:"logFormat,omitempty"`
 	ConsoleSize [2]uint `json:"consoleSize,omitempty"` // height, width
 
 	// exec

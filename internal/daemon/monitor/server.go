@@ -173,6 +173,8 @@ func (s *Server) serveConn(c *net.UnixConn) {
 		reply(c, s.adopt(c, br, &req))
 	case "stdio":
 		s.stdio(c, &req)
+	case "reopen-log":
+		reply(c, s.reopenLog(&req))
 	case "attach":
 		s.attach(c, br, &req)
 		return // attach owns c

@@ -101,6 +101,8 @@ type Manager interface {
 	Pids() ([]int, error)
 	// Stats reads usage counters.
 	Stats() (*Stats, error)
+	// OOMKills counts the processes the OOM killer killed in the cgroup.
+	OOMKills() (uint64, error)
 	// Kill sends sig to every process in the cgroup and its descendants,
 	// with the cgroup frozen meanwhile so that no process can fork its
 	// way out (on v2, SIGKILL uses cgroup.kill). A cgroup that was frozen

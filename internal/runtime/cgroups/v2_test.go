@@ -232,6 +232,9 @@ func TestV2FreezeStatsDestroy(t *testing.T) {
 	if s.OOMKills != 1 {
 		t.Errorf("oom kills: %d", s.OOMKills)
 	}
+	if n, err := m.OOMKills(); n != 1 || err != nil {
+		t.Errorf("OOMKills: %d %v", n, err)
+	}
 	if len(s.Blkio.IoServiceBytesRecursive) == 0 {
 		t.Errorf("io: %+v", s.Blkio)
 	}

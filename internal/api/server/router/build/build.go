@@ -57,6 +57,10 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 		Dockerfile: q.Get("dockerfile"),
 		Tags:       q["t"],
 		Quiet:      boolValue(q.Get("q")),
+		NoCache:    boolValue(q.Get("nocache")),
+		Pull:       boolValue(q.Get("pull")),
+		Target:     q.Get("target"),
+		Platform:   q.Get("platform"),
 	}
 	if v := q.Get("buildargs"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
@@ -67,9 +71,6 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
 			return fmt.Errorf("invalid labels: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
-	}
-	if t := q.Get("target"); t != "" {
-		return fmt.Errorf("--target is not supported yet: hako builds single-stage Dockerfiles: %w", errdefs.ErrInvalidArgument)
 	}
 	if v := q.Get("remote"); v != "" {
 		return fmt.Errorf("remote build contexts are not supported: send the context as the request body: %w", errdefs.ErrInvalidArgument)

@@ -22,7 +22,7 @@ import (
 // Backend is what the image endpoints need from the engine.
 type Backend interface {
 	PullImage(ctx context.Context, ref, platform string, auth authn.Authenticator, progress func(registry.Progress)) (*img.Image, error)
-	Images(ctx context.Context, f img.Filter) ([]imagetypes.Summary, error)
+	Images(ctx context.Context, f img.Filter, all bool) ([]imagetypes.Summary, error)
 	ImageInspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
 	TagImage(ctx context.Context, src, repo, tag string) error
 	RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error)
@@ -212,7 +212,7 @@ func (r *Router) list(ctx context.Context, w http.ResponseWriter, req *http.Requ
 	if ref := req.FormValue("filter"); ref != "" { // API < 1.41
 		f["reference"] = append(f["reference"], ref)
 	}
-	l, err := r.b.Images(ctx, f)
+	l, err := r.b.Images(ctx, f, httputil.BoolValue(req, "all"))
 	if err != nil {
 		return err
 	}

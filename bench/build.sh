@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# bench/build.sh: `hako build` beside `podman build` and `docker build`, in
+# one run, on the same 10-step Dockerfile (FROM busybox, ARG, ENV, WORKDIR,
+# two COPYs, two RUNs, USER, CMD) and the same busybox image (made from
+# /bin/busybox and imported into each engine: no registry needed):
+#   cold:   build --no-cache (every RUN runs, every layer is made)
+#   cached: the same build again, unchanged (every step from the cache)
+# Prints medians (hyperfine) and ratios against hako, and checks that a
+# cached build ran no step (its output says "Using cache" for each of
+# the 9 steps after FROM).
+#
+#   sudo bench/build.sh   # BENCH_RUNS=20 BENCH_COLD_RUNS=5
+#
+# The engines are set up as bench/containers.sh sets them up: private state
+# under one mktemp dir, a hako daemon and a dockerd (no bridge, no iptables)
+# of our own, podman with its own --root/--runroot; a private mount
+# namespace with a tmpfs on /run and /etc/docker; RUN steps without a
+# network (hako's default; --network none for podman and docker). docker
+# uses its classic builder (DOCKER_BUILDKIT=0: Debian's docker.io has no
+# buildx). Engines that are not installed are skipped with a note.
+# A benchmark, never a test. Record results in bench/RESULTS.md.
+set -euo pipefail
+SELF="$(readlink -f "${BASH_SOURCE[0]}")"
+cd "$(dirname "$SELF")/.."
+export PATH="$PATH:/usr/local/go/bin"
+[ "$(id -u)" = 0 ] || { echo "build.sh: must run as root" >&2; exit 2; }
+
+if [ -z "${_BUILD_BENCH_INNER:-}" ]; then
+	hack/deps.sh
+	CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -o bin/hako ./cmd/hako
+	exec unshare --mount --propagation private env _BUILD_BENCH_INNER=1 bash "$SELF" "$@"
+fi
+
+RUNS="${BENCH_RUNS:-20}"
+COLD_RUNS="${BENCH_COLD_RUNS:-5}"
+START=$SECONDS
+log() { echo "build.sh: $*" >&2; }
+
+if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+	umount /sys/fs/cgroup/unified # crun 1.8 refuses cgroup v2's hybrid mount
+fi
+mount -t tmpfs -o mode=0755 tmpfs /run
+if [ -d /etc/docker ]; then mount -t tmpfs -o mode=0755 tmpfs /etc/docker; fi
+
+W="$(mktemp -d /var/tmp/hako-bench-build.XXXXXX)"
+RES="$W/results"
+mkdir -p "$RES"
+CGP="$(basename "$W")"
+
+ENGINES=()
+declare -A CLI BUILD NOTE VERSION
+NOTES=()
+HAKO_PID="" DOCKERD_PID="" CONTAINERD_PID=""
+
+alive_ours() { # pid: running and started with our work dir in its command line
+	[ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF "$W"
+}
+stop_pid() { # pid seconds: TERM, wait, KILL
+	local p="$1" i
+	alive_ours "$p" || return 0
+	kill "$p" 2>/dev/null || true
+	for i in $(seq $(($2 * 10))); do alive_ours "$p" || return 0; sleep 0.1; done
+	kill -9 "$p" 2>/dev/null || true
+}
+cleanup() {
+	set +e
+	local e mon=""
+	for e in "${ENGINES[@]}"; do
+		timeout 120 ${CLI[$e]} ps -aq 2>/dev/null | xargs -r timeout 120 ${CLI[$e]} rm -f >/dev/null 2>&1
+	done
+	[ -r "$W/hako/run/monitor/monitor.pid" ] && mon="$(cat "$W/hako/run/monitor/monitor.pid")"
+	stop_pid "$HAKO_PID" 10
+	stop_pid "$mon" 5
+	stop_pid "$DOCKERD_PID" 20
+	stop_pid "$CONTAINERD_PID" 5
+	awk -v w="$W" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+	find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name "$CGP-*" 2>/dev/null | while read -r d; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The busybox image.
+BB="${BUSYBOX:-/bin/busybox}"
+mkdir -p "$W/rootfs"/{bin,dev,proc,sys,etc,tmp,root}
+cp "$BB" "$W/rootfs/bin/busybox"
+for a in $("$BB" --list); do [ "$a" = busybox ] || ln -s busybox "$W/rootfs/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$W/rootfs/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$W/rootfs/etc/group"
+chmod 1777 "$W/rootfs/tmp"
+tar --numeric-owner --owner=0 --group=0 -C "$W/rootfs" -cf "$W/rootfs.tar" .
+
+# The build context: 10 steps, 21 small files.
+CTX="$W/ctx"
+mkdir -p "$CTX/conf"
+for i in $(seq 20); do echo "key$i=value$i" >"$CTX/conf/$i.conf"; done
+printf '#!/bin/sh\necho "app $VERSION in $APP"\n' >"$CTX/app.sh"
+cat >"$CTX/Dockerfile" <<'EOF'
+FROM busybox
+ARG VERSION=1
+ENV APP=/app VERSION=$VERSION
+WORKDIR /app
+COPY conf/ ./conf/
+RUN mkdir -p /app/data && cat conf/*.conf > /app/data/all.conf
+COPY app.sh /app/
+RUN chmod +x /app/app.sh && /app/app.sh
+USER nobody
+CMD ["/app/app.sh"]
+EOF
+
+up() { # engine: import the image and check that a build works, else skip it
+	local e="$1" out
+	if ! out="$(timeout 120 ${CLI[$e]} import -c 'CMD ["sh"]' "$W/rootfs.tar" busybox 2>&1)"; then
+		NOTES+=("$e skipped: import failed: $(echo "$out" | tail -1)"); return 1
+	fi
+	if ! out="$(timeout 300 ${BUILD[$e]} -t bench "$CTX" 2>&1)"; then
+		NOTES+=("$e skipped: the first build failed: $(echo "$out" | tail -1)"); return 1
+	fi
+	ENGINES+=("$e")
+}
+
+# hako: a daemon of our own
+mkdir -p "$W/hako"
+setsid "$PWD/bin/hako" daemon --root "$W/hako/root" --runroot "$W/hako/run" >"$W/hako/daemon.log" 2>&1 </dev/null &
+HAKO_PID=$!
+CLI[hako]="$PWD/bin/hako -H unix://$W/hako/run/hako.sock"
+BUILD[hako]="${CLI[hako]} build"
+for _ in $(seq 100); do ${CLI[hako]} version >/dev/null 2>&1 && break; sleep 0.1; done
+VERSION[hako]="$("$PWD/bin/hako" --version | awk '{print $3}') ($(git log -1 --format=%h 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', dirty tree'))"
+if ${CLI[hako]} version >/dev/null 2>&1; then
+	up hako || true
+else
+	NOTES+=("hako skipped: the daemon did not answer: $(tail -1 "$W/hako/daemon.log")")
+fi
+
+# podman (buildah inside): daemonless, private storage
+if command -v podman >/dev/null; then
+	mkdir -p "$W/podman"
+	CLI[podman]="podman --root $W/podman/root --runroot $W/podman/run --tmpdir $W/podman/tmp --network-config-dir $W/podman/net --cgroup-manager cgroupfs --events-backend file"
+	# podman's default ulimits (1048576) need CAP_SYS_RESOURCE, which this VM lacks
+	BUILD[podman]="${CLI[podman]} build --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --cgroup-parent /$CGP-podman"
+	VERSION[podman]="$(podman --version | awk '{print $3}'), buildah $(buildah --version 2>/dev/null | awk '{print $3}'), crun $(crun --version 2>/dev/null | head -1 | awk '{print $3}')"
+	up podman || true
+else
+	NOTES+=("podman skipped: not installed (apt-get install podman)")
+fi
+
+# docker: a dockerd of our own, its classic builder
+if command -v dockerd >/dev/null; then
+	mkdir -p "$W/docker"
+	dcli="$(dirname "$(command -v dockerd)")/docker"; [ -x "$dcli" ] || dcli="$(command -v docker || echo docker)"
+	setsid dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" -H "unix://$W/docker/docker.sock" \
+		--pidfile "$W/docker/dockerd.pid" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+		--userland-proxy=false --cgroup-parent "/$CGP-docker" >"$W/docker/dockerd.log" 2>&1 </dev/null &
+	DOCKERD_PID=$!
+	CLI[docker]="$dcli -H unix://$W/docker/docker.sock"
+	BUILD[docker]="env DOCKER_BUILDKIT=0 ${CLI[docker]} build --network none"
+	for _ in $(seq 300); do ${CLI[docker]} version >/dev/null 2>&1 && break; alive_ours "$DOCKERD_PID" || break; sleep 0.1; done
+	if ${CLI[docker]} version >/dev/null 2>&1; then
+		CONTAINERD_PID="$(ps -o pid=,comm= --ppid "$DOCKERD_PID" | awk '$2 == "containerd" {print $1; exit}')"
+		VERSION[docker]="$(${CLI[docker]} version --format '{{.Server.Version}}') (classic builder), containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | head -1 | awk '{print $3}')"
+		up docker || true
+	else
+		NOTES+=("docker skipped: dockerd did not start: $(grep -v '^\s*$' "$W/docker/dockerd.log" | tail -1)")
+	fi
+else
+	NOTES+=("docker skipped: dockerd not installed (apt-get install docker.io)")
+fi
+[ ${#ENGINES[@]} -gt 0 ] || { printf '%s\n' "${NOTES[@]}" >&2; exit 1; }
+BASE="${ENGINES[0]}"
+
+declare -A STAT
+hf() { # key runs warmup cmd: hyperfine; STAT[key]="min median mean stddev" (ms)
+	if ! timeout -k 10 600 hyperfine -N --style none --warmup "$3" --runs "$2" \
+		--export-json "$RES/$1.json" "$4" >"$RES/$1.log" 2>&1; then
+		STAT[$1]=FAIL
+		log "$1 failed: $(grep -v '^[[:space:]]*$' "$RES/$1.log" | tail -2 | tr '\n' ' ')"
+		return 0
+	fi
+	STAT[$1]="$(jq -r '.results[0] | "\(.min*1000) \(.median*1000) \(.mean*1000) \((.stddev // 0)*1000)"' "$RES/$1.json")"
+}
+field() { echo "${STAT[$1]:-FAIL}" | awk -v i="$2" '{print $i}'; }
+num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$ ]]; }
+fmt() { num "$1" && awk -v x="$1" -v d="${2:-1}" 'BEGIN{printf "%.*f", d, x}' || printf '%s' "${1:--}"; }
+ratio() { num "$1" && num "$2" && awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "-" }' || echo -; }
+
+echo "# build-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -r), $(nproc) CPUs, $(findmnt -no FSTYPE -T /var/tmp) under /var/tmp"
+echo "# runs: cached=$RUNS cold=$COLD_RUNS; loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+for e in hako podman docker; do [ -n "${VERSION[$e]:-}" ] && echo "# $e: ${VERSION[$e]}"; done
+for n in "${NOTES[@]}"; do echo "# NOTE: $n"; done
+
+declare -A CACHED_RAN
+for e in "${ENGINES[@]}"; do
+	log "cached: $e"
+	# the build up() made is the cache; check that a rebuild runs nothing
+	out="$(timeout 300 ${BUILD[$e]} -t bench "$CTX" 2>&1 || true)"
+	echo "$out" >"$RES/cached-$e.out"
+	# 9 steps after FROM, each "Using cache" (all three engines say so)
+	CACHED_RAN[$e]=$((9 - $(echo "$out" | grep -c 'Using cache' || true)))
+	hf "cached-$e" "$RUNS" 2 "${BUILD[$e]} -t bench $CTX"
+	log "cold: $e"
+	hf "cold-$e" "$COLD_RUNS" 1 "${BUILD[$e]} --no-cache -t bench $CTX"
+done
+
+echo
+echo "### 10-step Dockerfile: cold (--no-cache) and cached (unchanged) build"
+echo
+echo "| engine | cold median s | cold min s | cached median ms | cached min ms | cached stddev ms | cached vs $BASE | cold vs $BASE |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for e in "${ENGINES[@]}"; do
+	c="$(field "cold-$e" 2)"; h="$(field "cached-$e" 2)"
+	cs="$(num "$c" && awk -v m="$c" 'BEGIN{print m/1000}' || echo FAIL)"
+	cm="$(num "$(field "cold-$e" 1)" && awk -v m="$(field "cold-$e" 1)" 'BEGIN{print m/1000}' || echo -)"
+	echo "| $e | $(fmt "$cs" 2) | $(fmt "$cm" 2) | $(fmt "$h") | $(fmt "$(field "cached-$e" 1)") | $(fmt "$(field "cached-$e" 4)") | $(ratio "$h" "$(field "cached-$BASE" 2)") | $(ratio "$c" "$(field "cold-$BASE" 2)") |"
+done
+echo
+for e in "${ENGINES[@]}"; do
+	[ "${CACHED_RAN[$e]}" = 0 ] || echo "# NOTE: $e: the cached rebuild ran ${CACHED_RAN[$e]} step(s) (see its output)"
+done
+echo "# goal: hako's cached rebuild ≤ 200 ms and faster than podman's and docker's"
+echo "# loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg); $((SECONDS - START)) s"

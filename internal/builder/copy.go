@@ -1,0 +1,339 @@
+package builder
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+)
+
+// copySpec is a COPY or ADD, expanded.
+type copySpec struct {
+	instructions.SourcesAndDest
+	from, chown, chmod string
+	// text is the instruction as written, for the history.
+	text string
+	// add is ADD: URLs are fetched, local archives unpacked (unless
+	// not unpack: ADD --unpack=false).
+	add, unpack bool
+}
+
+func (s *copySpec) verb() string {
+	if s.add {
+		return "ADD"
+	}
+	return "COPY"
+}
+
+// item is one entry of a COPY's layer.
+type item struct {
+	hdr tar.Header
+	// A regular file's content is at host, or is data.
+	host string
+	data []byte
+	// archive is a tar (maybe compressed) unpacked at hdr.Name.
+	archive string
+	// existing is a directory of the image the entries go in, as it is:
+	// --chown leaves it.
+	existing bool
+}
+
+// copy adds the files s names, from the context, a stage or an image, as
+// one layer. Its cache key holds a checksum of the files (names, modes,
+// owners, contents); files from a stage or image are named by its ID.
+func (b *build) copy(ctx context.Context, s copySpec) error {
+	createdBy := fmt.Sprintf("%s #(nop) %s", strings.Join(b.shell(), " "), s.text)
+	expanded, err := json.Marshal(s.SourcesAndDest)
+	if err != nil {
+		return err
+	}
+	mode, err := parseChmod(s.chmod)
+	if err != nil {
+		return err
+	}
+	root, key := b.ctxDir, ""
+	if s.from != "" {
+		id, err := b.copySource(ctx, s.from)
+		if err != nil {
+			return err
+		}
+		// The source image's ID stands for its files.
+		key = b.cacheKey("copy-from", id, createdBy, string(expanded), s.chown, s.chmod)
+		if b.fromCache(ctx, key) {
+			return nil
+		}
+		dir, release, err := b.be.BuildView(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer release()
+		root = dir
+	}
+	tmp, err := os.MkdirTemp("", "hako-add-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	items, err := b.copyItems(ctx, root, &s, mode, tmp)
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		sum, err := checksum(items)
+		if err != nil {
+			return err
+		}
+		key = b.cacheKey("copy", createdBy, string(expanded), s.chown, s.chmod, sum)
+		if b.fromCache(ctx, key) {
+			return nil
+		}
+	}
+	owner, err := b.owner(ctx, s.chown)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeItems(pw, items, owner)) }()
+	id, err := b.be.BuildCommit(ctx, Commit{Base: b.image, Layer: pr, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})
+	pr.CloseWithError(errors.New("the layer was not read to its end"))
+	if err != nil {
+		return err
+	}
+	b.image = id
+	return nil
+}
+
+// copySource resolves COPY --from: an earlier stage or an image.
+func (b *build) copySource(ctx context.Context, from string) (string, error) {
+	from, err := b.expand(from)
+	if err != nil {
+		return "", err
+	}
+	if j := b.stageIndex(from, b.cur); j >= 0 {
+		return b.stageImages[j], nil
+	}
+	img, err := b.be.BuildImage(ctx, from, false, b.o.Platform, b.rep.Stream)
+	if err != nil {
+		return "", err
+	}
+	return img.ID, nil
+}
+
+// copyItems lists the layer's entries: the sources, then the missing
+// parent directories of where they go.
+func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs.FileMode, tmp string) ([]item, error) {
+	fromImage := root != b.ctxDir
+	dest := s.DestPath
+	dirDest := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.") || len(s.SourcePaths)+len(s.SourceContents) > 1
+	if !path.IsAbs(dest) {
+		dest = path.Join("/", b.cfg.WorkingDir, dest)
+	}
+	dest = path.Clean(dest)
+	type match struct{ host, name string }
+	var matches []match
+	var urls []string
+	for _, p := range s.SourcePaths {
+		if s.add && (strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")) {
+			urls = append(urls, p)
+			continue
+		}
+		if c := path.Clean(p); !fromImage && (c == ".." || strings.HasPrefix(c, "../")) {
+			return nil, fmt.Errorf("forbidden path outside the build context: %s", p)
+		}
+		before := len(matches)
+		names := []string{p}
+		if strings.ContainsAny(p, "*?[") {
+			globbed, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(path.Clean("/"+p))))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			names = names[:0]
+			for _, g := range globbed {
+				rel, _ := filepath.Rel(root, g)
+				names = append(names, filepath.ToSlash(rel))
+			}
+			if len(names) > 1 {
+				dirDest = true
+			}
+		}
+		for _, n := range names {
+			host, err := resolveInRoot(root, n)
+			if errors.Is(err, fs.ErrNotExist) {
+				break
+			} else if err != nil {
+				return nil, err
+			}
+			matches = append(matches, match{host: host, name: path.Base(path.Clean("/" + n))})
+		}
+		if len(matches) == before {
+			if fromImage {
+				return nil, fmt.Errorf("%s failed: %s not found in %s", s.verb(), p, s.from)
+			}
+			return nil, fmt.Errorf("%s failed: file not found in build context or excluded by .dockerignore: %s", s.verb(), p)
+		}
+	}
+	if b.image != "" {
+		resolved, fi := b.be.ImagePath(ctx, b.image, dest)
+		dest, dirDest = resolved, dirDest || fi != nil && fi.IsDir()
+	}
+	target := func(name string) string {
+		if dirDest {
+			return path.Join(dest, name)
+		}
+		return dest
+	}
+	var items []item
+	dirs := map[string]bool{}
+	for _, m := range matches {
+		fi, err := os.Stat(m.host)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case fi.IsDir():
+			// A directory's contents are copied, not the directory.
+			err := filepath.WalkDir(m.host, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(m.host, p)
+				if rel == "." {
+					return nil
+				}
+				it, err := fileItem(p, path.Join(dest, filepath.ToSlash(rel)), fromImage, mode)
+				items = append(items, it)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			dirs[dest] = true
+		case s.add && s.unpack && !fromImage && isArchive(m.host):
+			items = append(items, item{hdr: tar.Header{Name: dest}, archive: m.host})
+			dirs[dest] = true
+		default:
+			it, err := fileItem(m.host, target(m.name), fromImage, mode)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, it)
+			dirs[path.Dir(target(m.name))] = true
+		}
+	}
+	for _, c := range s.SourceContents {
+		t := target(c.Path)
+		hdr := tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(t, "/"), Mode: 0o644, Size: int64(len(c.Data))}
+		if mode != 0 {
+			hdr.Mode = int64(mode)
+		}
+		items = append(items, item{hdr: hdr, data: []byte(c.Data)})
+		dirs[path.Dir(t)] = true
+	}
+	for i, u := range urls {
+		host, name, err := download(ctx, u, filepath.Join(tmp, strconv.Itoa(i)))
+		if err != nil {
+			return nil, err
+		}
+		it, err := fileItem(host, target(name), false, mode)
+		if err != nil {
+			return nil, err
+		}
+		if mode == 0 {
+			it.hdr.Mode = 0o600 // docker's mode for a download
+		}
+		items = append(items, it)
+		dirs[path.Dir(target(name))] = true
+	}
+	return append(b.parentItems(ctx, dirs), items...), nil
+}
+
+// parentItems are the directories the copy writes into, parents first:
+// those the image has with their own metadata (an overlay layer's
+// directory hides the mode and owner of the one below), the others as
+// root's 0755 directories.
+func (b *build) parentItems(ctx context.Context, dirs map[string]bool) []item {
+	all := map[string]bool{}
+	for d := range dirs {
+		for ; d != "/" && d != "." && !all[d]; d = path.Dir(d) {
+			all[d] = true
+		}
+	}
+	var out []item
+	for _, d := range slices.Sorted(maps.Keys(all)) {
+		it := item{hdr: tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755}}
+		if b.image != "" {
+			if _, fi := b.be.ImagePath(ctx, b.image, d); fi != nil && fi.IsDir() {
+				if hdr, err := tar.FileInfoHeader(fi, ""); err == nil {
+					hdr.Name, hdr.Uname, hdr.Gname = it.hdr.Name, "", ""
+					hdr.AccessTime, hdr.ChangeTime = hdr.ModTime, hdr.ModTime
+					it = item{hdr: *hdr, existing: true}
+				}
+			}
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// fileItem describes the file at host as the entry name; its owner is
+// root unless keepOwner, its mode mode unless 0.
+func fileItem(host, name string, keepOwner bool, mode fs.FileMode) (item, error) {
+	fi, err := os.Lstat(host)
+	if err != nil {
+		return item{}, err
+	}
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(host); err != nil {
+			return item{}, err
+		}
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return item{}, err
+	}
+	hdr.Name = strings.TrimPrefix(name, "/")
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	hdr.Uname, hdr.Gname = "", ""
+	hdr.AccessTime, hdr.ChangeTime = hdr.ModTime, hdr.ModTime
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && keepOwner {
+		hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+	} else {
+		hdr.Uid, hdr.Gid = 0, 0
+	}
+	if mode != 0 && fi.Mode()&fs.ModeSymlink == 0 {
+		hdr.Mode = int64(mode)
+	}
+	it := item{hdr: *hdr}
+	if fi.Mode().IsRegular() {
+		it.host = host
+	}
+	return it, nil
+}
+
+// parseChmod reads --chmod's octal mode (0 when there is none).
+func parseChmod(s string) (fs.FileMode, error) {
+	if s == "" {
+		return 0, nil
+	}
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o7777 {
+		return 0, fmt.Errorf("invalid --chmod=%s: only octal modes (like 755) are supported", s)
+	}
+	return fs.FileMode(m), nil
+}
