@@ -2,8 +2,9 @@ package runtime
 
 import (
 	"fmt"
-	"net"
 	"os"
+
+	"github.com/hako-dev/hako/internal/runtime/linux"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,16 +13,16 @@ import (
 // console socket (runc's --console-socket protocol: one message whose
 // payload is the terminal's name and whose SCM_RIGHTS carry the fd).
 func sendConsole(path string, master *os.File) error {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	c, err := linux.DialUnix(path)
 	if err != nil {
 		return fmt.Errorf("console socket %s: %w", path, err)
 	}
-	defer c.Close()
+	defer unix.Close(c)
 	name := master.Name()
 	if name == "" {
 		name = "/dev/ptmx"
 	}
-	if _, _, err := c.WriteMsgUnix([]byte(name), unix.UnixRights(int(master.Fd())), nil); err != nil {
+	if err := linux.SendFDs(c, []byte(name), int(master.Fd())); err != nil {
 		return fmt.Errorf("console socket %s: send terminal: %w", path, err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"os/user"
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
@@ -20,8 +19,28 @@ type Container struct {
 // ID returns the container ID.
 func (c *Container) ID() string { return c.st.ID }
 
-// Config returns the container's configuration (nil while creating).
-func (c *Container) Config() *specs.Spec { return c.st.Config }
+// Config returns the container's configuration: nil while creating, or
+// if the saved one cannot be decoded.
+func (c *Container) Config() *specs.Spec {
+	s, _ := c.st.spec()
+	return s
+}
+
+// ExecBase returns the part of the container's configuration exec takes
+// its defaults from: ociVersion, process, hostname, annotations and
+// linux.seccomp, personality and memoryPolicy; the other fields are
+// empty. It is cheaper than Config. Nil while creating.
+func (c *Container) ExecBase() *specs.Spec {
+	if !c.st.hasConfig() {
+		return nil
+	}
+	p := c.st.meta()
+	s := &specs.Spec{Version: p.Version, Process: p.Process, Hostname: p.Hostname, Annotations: p.Annotations, Linux: &specs.Linux{}}
+	if l := p.Linux; l != nil {
+		s.Linux.Seccomp, s.Linux.Personality, s.Linux.MemoryPolicy = l.Seccomp, l.Personality, l.MemoryPolicy
+	}
+	return s
+}
 
 // Pid returns the host pid of the container's init, 0 if none.
 func (c *Container) Pid() int { return c.st.Pid }
@@ -43,9 +62,7 @@ func (c *Container) State() *State {
 	if st != StatusStopped {
 		s.Pid = c.st.Pid
 	}
-	if c.st.Config != nil {
-		s.Annotations = c.st.Config.Annotations
-	}
+	s.Annotations = c.st.meta().Annotations
 	return s
 }
 
@@ -58,9 +75,7 @@ func (c *Container) ociState(status specs.ContainerState) *specs.State {
 		Pid:     c.st.Pid,
 		Bundle:  c.st.Bundle,
 	}
-	if c.st.Config != nil {
-		s.Annotations = c.st.Config.Annotations
-	}
+	s.Annotations = c.st.meta().Annotations
 	return s
 }
 
@@ -81,11 +96,4 @@ func (c *Container) cgroup() (cgroups.Manager, error) {
 
 func (c *Container) notRunning(op string, st specs.ContainerState) error {
 	return fmt.Errorf("cannot %s container %q: it is %s: %w", op, c.st.ID, st, errdefs.ErrConflict)
-}
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return ""
 }

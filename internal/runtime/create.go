@@ -89,8 +89,10 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		Bundle:  bundle,
 		Rootfs:  spec.RootfsPath(s, bundle),
 		Created: time.Now().UTC(),
-		Config:  s,
 	}}
+	if err := c.st.setSpec(s); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if retErr != nil {
 			retErr = errors.Join(retErr, c.cleanupFailed())
@@ -102,9 +104,6 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		return nil, err
 	}
 	c.mgr = mgr
-	if err := mgr.Create(cgroupResources(s)); err != nil {
-		return nil, err
-	}
 	c.st.CgroupPaths = mgr.Paths()
 	c.st.OwnPIDNS = spec.HasNewNamespace(s, specs.PIDNamespace)
 	// Saved before anything runs, so a crash leaves enough to clean up.
@@ -141,12 +140,6 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 	}
 	sp.UIDMappings = idMaps(s.Linux.UIDMappings)
 	sp.GIDMappings = idMaps(s.Linux.GIDMappings)
-	if fdm, ok := mgr.(cgroups.CloneIntoer); ok {
-		if fd, err := fdm.CgroupFD(); err == nil {
-			defer unix.Close(fd)
-			sp.CgroupFD = fd
-		}
-	}
 	if viaFifo {
 		fifo, err := makeFifo(dir)
 		if err != nil {
@@ -156,6 +149,31 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		sp.Fifo = fifo
 	}
 
+	// The cgroup and the init's process start (~1.5 ms) overlap where
+	// they can: on cgroup v1 alone the init starts first and joins its
+	// cgroup when the config arrives. A process that must start inside
+	// its cgroup (CLONE_INTO_CGROUP: cgroup v2, and the unified hierarchy
+	// of a hybrid host) needs the cgroup first.
+	var entry *cgroups.Entry
+	defer func() {
+		if entry != nil {
+			entry.Close()
+		}
+	}()
+	makeCgroup := func() (err error) {
+		if err := mgr.Create(cgroupResources(s)); err != nil {
+			return err
+		}
+		entry, err = mgr.Entry()
+		return err
+	}
+	inside := cgroups.StartsInside(mgr)
+	if inside {
+		if err := makeCgroup(); err != nil {
+			return nil, err
+		}
+		sp.CgroupFD = entry.CloneInto
+	}
 	child, err := process.Start(sp)
 	if err != nil {
 		return nil, err
@@ -167,14 +185,27 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 			child.Conn.Close()
 		}
 	}()
+	if !inside {
+		if err := makeCgroup(); err != nil {
+			return nil, err
+		}
+	}
 	ps, err := linux.ReadProcStat(child.Pid)
 	if err != nil {
 		return nil, fmt.Errorf("container init exited at start: %w", err)
 	}
 	c.st.Pid, c.st.PidStart = child.Pid, ps.StartTime
 
+	// The init has no use for the resources (the runtime applies them),
+	// and each type it need not decode shortens its start.
+	initSpec := *s
+	if s.Linux != nil {
+		l := *s.Linux
+		l.Resources = nil
+		initSpec.Linux = &l
+	}
 	cfg := &process.InitConfig{
-		Spec:            s,
+		Spec:            &initSpec,
 		ID:              id,
 		Bundle:          bundle,
 		Rootfs:          c.st.Rootfs,
@@ -192,17 +223,7 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 	if s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0) {
 		cfg.Hooks = true
 	}
-	if err := child.Conn.Send(&process.Message{Type: process.MsgConfig, Config: cfg}); err != nil {
-		return nil, c.initDied(child, err)
-	}
-	// The init mounts its rootfs while the runtime moves it into its
-	// cgroup (see the protocol in package process).
-	if sp.CgroupFD < 0 {
-		if err := mgr.Join(child.Pid); err != nil {
-			return nil, err
-		}
-	}
-	if err := child.Conn.Send(&process.Message{Type: process.MsgJoined}); err != nil {
+	if err := child.Conn.Send(&process.Message{Type: process.MsgConfig, Config: cfg}, entry.Tasks...); err != nil {
 		return nil, c.initDied(child, err)
 	}
 	if cfg.Hooks {

@@ -71,8 +71,8 @@ func (c *Container) destroy() error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove state: %w", err))
 	}
-	if cfg := c.st.Config; cfg != nil && cfg.Hooks != nil {
-		if err := hooks.RunAll("poststop", cfg.Hooks.Poststop, c.ociState(StatusStopped)); err != nil {
+	if h := c.st.meta().Hooks; h != nil {
+		if err := hooks.RunAll("poststop", h.Poststop, c.ociState(StatusStopped)); err != nil {
 			c.rt.log.Warn("poststop hook failed", "container", c.st.ID, "error", err)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/hako-dev/hako/internal/runtime/cgroups"
+	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/linux"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"github.com/hako-dev/hako/internal/runtime/spec"
@@ -71,11 +71,11 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	// The child needs the process and the few container settings applied
 	// per process; the mounts, devices and resources are the container's
 	// and stay out of the message (it is decoded at every exec).
-	full := c.st.Config
-	s := specs.Spec{Version: full.Version, Process: p, Hostname: full.Hostname, Annotations: full.Annotations, Linux: &specs.Linux{}}
-	if l := full.Linux; l != nil {
-		s.Linux.Seccomp, s.Linux.Personality, s.Linux.MemoryPolicy = l.Seccomp, l.Personality, l.MemoryPolicy
+	s := c.ExecBase()
+	if s == nil {
+		return nil, fmt.Errorf("exec in container %q: it has no configuration: %w", c.st.ID, errdefs.ErrConflict)
 	}
+	s.Process = p
 	sp := &process.Spawn{
 		Mode:        "exec",
 		Stdin:       orStd(o.Stdin, os.Stdin),
@@ -99,12 +99,12 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	if err != nil {
 		return nil, err
 	}
-	if fdm, ok := mgr.(cgroups.CloneIntoer); ok {
-		if fd, err := fdm.CgroupFD(); err == nil {
-			defer unix.Close(fd)
-			sp.CgroupFD = fd
-		}
+	entry, err := mgr.Entry()
+	if err != nil {
+		return nil, err
 	}
+	defer entry.Close()
+	sp.CgroupFD = entry.CloneInto
 	// The container may have exited meanwhile: check before and after.
 	if !linux.ProcessAlive(c.st.Pid, c.st.PidStart) {
 		return nil, c.notRunning("exec in", StatusStopped)
@@ -121,22 +121,14 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 		}
 	}()
 	cfg := &process.InitConfig{
-		Spec:        &s,
+		Spec:        s,
 		ID:          c.st.ID,
 		Bundle:      c.st.Bundle,
 		PreserveFDs: o.PreserveFDs,
 		ClampLimits: c.rt.clamp || s.Annotations[ClampAnnotation] == "true",
 		State:       c.ociState(StatusRunning),
 	}
-	if err := child.Conn.Send(&process.Message{Type: process.MsgConfig, Config: cfg}); err != nil {
-		return nil, c.initDied(child, err)
-	}
-	if sp.CgroupFD < 0 {
-		if err := mgr.Join(child.Pid); err != nil {
-			return nil, err
-		}
-	}
-	if err := child.Conn.Send(&process.Message{Type: process.MsgJoined}); err != nil {
+	if err := child.Conn.Send(&process.Message{Type: process.MsgConfig, Config: cfg}, entry.Tasks...); err != nil {
 		return nil, c.initDied(child, err)
 	}
 	_, fds, err := child.Conn.Expect(process.MsgReady)

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 
+	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -64,11 +65,20 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err := mgr.Set(r); err != nil {
 		return fmt.Errorf("update container %q: %w", c.st.ID, err)
 	}
-	cfg := c.st.Config
+	cfg, err := c.st.spec()
+	if err != nil {
+		return err
+	}
+	if cfg == nil || cfg.Linux == nil {
+		return fmt.Errorf("update container %q: it has no configuration: %w", c.st.ID, errdefs.ErrConflict)
+	}
 	if cfg.Linux.Resources == nil {
 		cfg.Linux.Resources = &specs.LinuxResources{}
 	}
 	mergeResources(cfg.Linux.Resources, r)
+	if err := c.st.setSpec(cfg); err != nil {
+		return err
+	}
 	return writeState(c.dir, c.st)
 }
 

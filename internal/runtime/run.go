@@ -48,7 +48,7 @@ func (r *Runtime) runForeground(id string, o *RunOptions) (int, error) {
 		signal.Notify(sigc, forwardedSignals...)
 		close(notified)
 	}()
-	defer signal.Stop(sigc)
+	defer stopSignals(sigc)
 	c, err := r.create(id, &o.CreateOptions, false)
 	<-notified
 	if err != nil {
@@ -124,7 +124,7 @@ func (c *Created) startRun() error {
 func WaitForeground(p *Process) (int, error) {
 	sigc := make(chan os.Signal, 32)
 	signal.Notify(sigc, forwardedSignals...)
-	defer signal.Stop(sigc)
+	defer stopSignals(sigc)
 	var relay *ttyRelay
 	if p.Console != nil {
 		relay = newTTYRelay(p.Console)
@@ -137,6 +137,15 @@ func WaitForeground(p *Process) (int, error) {
 		relay.wait()
 	}
 	return code, err
+}
+
+// stopSignals ends the relay of signals to sigc without waiting for it:
+// signal.Stop waits until Go's signal loop is idle, which costs as much
+// as a millisecond, at the very end of a foreground run or exec. Nothing
+// needs it done before returning: sigc is never closed, and a signal that
+// arrives meanwhile lands in its buffer, unread.
+func stopSignals(sigc chan os.Signal) {
+	go signal.Stop(sigc)
 }
 
 // forward relays the signals arriving on sigc to pid until done closes;

@@ -58,7 +58,7 @@ func (c *Container) Start() error {
 	if initErr != "" {
 		return fmt.Errorf("start container %q: %s", c.st.ID, initErr)
 	}
-	if h := c.st.Config.Hooks; h != nil {
+	if h := c.st.meta().Hooks; h != nil {
 		if err := c.poststart(); err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func readInitError(p string) string {
 // and fails the operation (runtime-spec lifecycle, step 9); the container
 // is then stopped and can be deleted.
 func (c *Container) poststart() error {
-	h := c.st.Config.Hooks
+	h := c.st.meta().Hooks
 	if h == nil || len(h.Poststart) == 0 {
 		return nil
 	}

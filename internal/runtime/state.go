@@ -41,8 +41,83 @@ type savedState struct {
 	// killing its init then kills everything in it.
 	OwnPIDNS bool `json:"ownPidNamespace"`
 	// Config is the container's configuration as created (updated by
-	// "update"); exec takes its defaults from it.
-	Config *specs.Spec `json:"config"`
+	// "update"); exec takes its defaults from it. It stays JSON until a
+	// verb needs it: a cold decode of a whole spec costs more than most
+	// verbs' own work, and most need a few fields of it or none (see
+	// spec, meta).
+	Config json.RawMessage `json:"config"`
+
+	decoded *specs.Spec // Config, decoded by spec
+	part    *configPart // the fields of Config that part decodes
+}
+
+// configPart is the part of a configuration that state, start, delete
+// and exec read: decoding it skips mounts, resources, namespaces, devices
+// and the rest, which only the init and update need.
+type configPart struct {
+	Version     string            `json:"ociVersion"`
+	Process     *specs.Process    `json:"process,omitempty"`
+	Hostname    string            `json:"hostname,omitempty"`
+	Hooks       *specs.Hooks      `json:"hooks,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Linux       *struct {
+		Seccomp      *specs.LinuxSeccomp      `json:"seccomp,omitempty"`
+		Personality  *specs.LinuxPersonality  `json:"personality,omitempty"`
+		MemoryPolicy *specs.LinuxMemoryPolicy `json:"memoryPolicy,omitempty"`
+	} `json:"linux,omitempty"`
+}
+
+// hasConfig reports whether the configuration was saved (it is not while
+// a container is being created).
+func (s *savedState) hasConfig() bool {
+	return len(s.Config) > 0 && string(s.Config) != "null"
+}
+
+// setSpec saves sp as the configuration.
+func (s *savedState) setSpec(sp *specs.Spec) error {
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return fmt.Errorf("encode configuration: %w", err)
+	}
+	s.Config, s.decoded, s.part = b, sp, nil
+	return nil
+}
+
+// spec decodes the whole configuration (once); nil if none was saved.
+func (s *savedState) spec() (*specs.Spec, error) {
+	if s.decoded == nil && s.hasConfig() {
+		var sp specs.Spec
+		if err := json.Unmarshal(s.Config, &sp); err != nil {
+			return nil, fmt.Errorf("corrupt state file: configuration: %w", err)
+		}
+		s.decoded = &sp
+	}
+	return s.decoded, nil
+}
+
+// meta decodes the configPart (once); an empty one if none was saved.
+func (s *savedState) meta() *configPart {
+	if s.part != nil {
+		return s.part
+	}
+	p := &configPart{}
+	switch {
+	case s.decoded != nil:
+		d := s.decoded
+		p.Version, p.Process, p.Hostname, p.Hooks, p.Annotations = d.Version, d.Process, d.Hostname, d.Hooks, d.Annotations
+		if d.Linux != nil {
+			p.Linux = &struct {
+				Seccomp      *specs.LinuxSeccomp      `json:"seccomp,omitempty"`
+				Personality  *specs.LinuxPersonality  `json:"personality,omitempty"`
+				MemoryPolicy *specs.LinuxMemoryPolicy `json:"memoryPolicy,omitempty"`
+			}{d.Linux.Seccomp, d.Linux.Personality, d.Linux.MemoryPolicy}
+		}
+	case s.hasConfig():
+		// A state file that decoded whole decodes in part too.
+		json.Unmarshal(s.Config, p)
+	}
+	s.part = p
+	return p
 }
 
 func readState(dir string) (*savedState, error) {
@@ -106,7 +181,7 @@ func lock(dir string) (func(), error) {
 func (c *Container) status() specs.ContainerState {
 	s := c.st
 	if s.Pid == 0 {
-		if s.Config == nil {
+		if !s.hasConfig() {
 			return StatusCreating
 		}
 		return StatusStopped

@@ -2,7 +2,6 @@ package runtimecli
 
 import (
 	"github.com/hako-dev/hako/internal/runtime"
-	"github.com/spf13/cobra"
 )
 
 type createFlags struct {
@@ -14,8 +13,7 @@ type createFlags struct {
 	preserveFDs   int
 }
 
-func (f *createFlags) register(cmd *cobra.Command) {
-	fl := cmd.Flags()
+func (f *createFlags) register(fl *flagSet) {
 	fl.StringVarP(&f.bundle, "bundle", "b", ".", "bundle directory (holds config.json)")
 	fl.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the terminal's master side")
 	fl.StringVar(&f.pidFile, "pid-file", "", "file to write the container process's pid to")
@@ -35,18 +33,20 @@ func (f *createFlags) options() runtime.CreateOptions {
 	}
 }
 
-func newCreate(g *globals) *cobra.Command {
+func newCreate(g *globals) *command {
 	var f createFlags
-	cmd := &cobra.Command{
-		Use:   "create [flags] ID",
-		Short: "create a container from a bundle; it waits for start",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:  "create",
+		usage: "[flags] ID",
+		short: "create a container from a bundle; it waits for start",
+		flags: newFlagSet(),
+		args:  exactArgs("create", 1, "a container ID"),
+		run: func(args []string) error {
 			o := f.options()
 			_, err := g.runtime().Create(args[0], &o)
 			return err
 		},
 	}
-	f.register(cmd)
+	f.register(cmd.flags)
 	return cmd
 }

@@ -2,17 +2,18 @@ package runtimecli
 
 import (
 	"github.com/hako-dev/hako/internal/errdefs"
-	"github.com/spf13/cobra"
 )
 
-func newDelete(g *globals) *cobra.Command {
+func newDelete(g *globals) *command {
 	var force bool
-	cmd := &cobra.Command{
-		Use:     "delete [flags] ID",
-		Aliases: []string{"rm"},
-		Short:   "delete a stopped container (with --force, any container)",
-		Args:    exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:    "delete",
+		aliases: []string{"rm"},
+		usage:   "[flags] ID",
+		short:   "delete a stopped container (with --force, any container)",
+		flags:   newFlagSet(),
+		args:    exactArgs("delete", 1, "a container ID"),
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				if force && errdefs.IsNotFound(err) {
@@ -23,6 +24,6 @@ func newDelete(g *globals) *cobra.Command {
 			return c.Delete(force)
 		},
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill the container first if it runs")
+	cmd.flags.BoolVarP(&force, "force", "f", false, "kill the container first if it runs")
 	return cmd
 }

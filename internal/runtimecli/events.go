@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/runtime"
-	"github.com/spf13/cobra"
 )
 
 type event struct {
@@ -15,14 +14,16 @@ type event struct {
 	Data any    `json:"data,omitempty"`
 }
 
-func newEvents(g *globals) *cobra.Command {
+func newEvents(g *globals) *command {
 	var interval time.Duration
 	var stats bool
-	cmd := &cobra.Command{
-		Use:   "events [flags] ID",
-		Short: "print a container's resource usage as JSON events (once with --stats)",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:  "events",
+		usage: "[flags] ID",
+		short: "print a container's resource usage as JSON events (once with --stats)",
+		flags: newFlagSet(),
+		args:  exactArgs("events", 1, "a container ID"),
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err
@@ -60,7 +61,7 @@ func newEvents(g *globals) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between stats events")
-	cmd.Flags().BoolVar(&stats, "stats", false, "print the current stats once and exit")
+	cmd.flags.DurationVar(&interval, "interval", 5*time.Second, "time between stats events")
+	cmd.flags.BoolVar(&stats, "stats", false, "print the current stats once and exit")
 	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 )
 
 type execFlags struct {
@@ -32,12 +31,16 @@ type execFlags struct {
 	cgroup         string
 }
 
-func newExec(g *globals) *cobra.Command {
+func newExec(g *globals) *command {
 	var f execFlags
-	cmd := &cobra.Command{
-		Use:   "exec [flags] ID [COMMAND [ARG...]]",
-		Short: "run a new process inside a running container",
-		Args: func(cmd *cobra.Command, args []string) error {
+	fl := newFlagSet()
+	cmd := &command{
+		name:      "exec",
+		usage:     "[flags] ID [COMMAND [ARG...]]",
+		short:     "run a new process inside a running container",
+		flags:     fl,
+		stopAtArg: true,
+		args: func(args []string) error {
 			if len(args) < 1 {
 				return fmt.Errorf("exec: expects a container ID: %w", errdefs.ErrInvalidArgument)
 			}
@@ -46,12 +49,12 @@ func newExec(g *globals) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err
 			}
-			p, err := f.build(c.Config(), args[1:], cmd)
+			p, err := f.build(c.ExecBase(), args[1:], fl)
 			if err != nil {
 				return err
 			}
@@ -80,21 +83,19 @@ func newExec(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().SetInterspersed(false)
-	fl := cmd.Flags()
 	fl.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the terminal's master side")
 	fl.StringVar(&f.cwd, "cwd", "", "working directory in the container")
-	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (KEY=VALUE)")
+	fl.StringArrayVarP(&f.env, "env", "e", "set an environment variable (KEY=VALUE)")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a terminal")
 	fl.StringVarP(&f.user, "user", "u", "", "UID[:GID] to run as")
-	fl.StringArrayVarP(&f.additionalGids, "additional-gids", "g", nil, "additional group IDs")
+	fl.StringArrayVarP(&f.additionalGids, "additional-gids", "g", "additional group IDs")
 	fl.StringVarP(&f.process, "process", "p", "", "path to a process.json (runtime-spec process object)")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "do not wait for the process")
 	fl.StringVar(&f.pidFile, "pid-file", "", "file to write the process's pid to")
 	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label of the process")
 	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile of the process")
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the process")
-	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "add a capability to the process's bounding, effective and permitted sets")
+	fl.StringArrayVarP(&f.caps, "cap", "c", "add a capability to the process's bounding, effective and permitted sets")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N more descriptors (3 to 3+N-1) to the process")
 	fl.BoolVar(&f.ignorePaused, "ignore-paused", false, "accepted for runc compatibility")
 	fl.StringVar(&f.cgroup, "cgroup", "", "accepted for runc compatibility (the container's cgroup is used)")
@@ -103,7 +104,7 @@ func newExec(g *globals) *cobra.Command {
 
 // build makes the process from --process or from the container's own
 // process with the flags applied, as runc does.
-func (f *execFlags) build(cfg *specs.Spec, args []string, cmd *cobra.Command) (*specs.Process, error) {
+func (f *execFlags) build(cfg *specs.Spec, args []string, fl *flagSet) (*specs.Process, error) {
 	if cfg == nil || cfg.Process == nil {
 		return nil, fmt.Errorf("container has no configuration: %w", errdefs.ErrConflict)
 	}
@@ -131,7 +132,6 @@ func (f *execFlags) build(cfg *specs.Spec, args []string, cmd *cobra.Command) (*
 			OOMScoreAdj:     base.OOMScoreAdj,
 		}
 	}
-	fl := cmd.Flags()
 	if fl.Changed("tty") {
 		p.Terminal = f.tty
 	}

@@ -9,15 +9,14 @@ import (
 	"github.com/hako-dev/hako/internal/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
-	"github.com/spf13/cobra"
 )
 
-func newFeatures(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "features",
-		Short: "print what this runtime supports, as runtime-spec features JSON",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+func newFeatures(g *globals) *command {
+	return &command{
+		name:  "features",
+		short: "print what this runtime supports, as runtime-spec features JSON",
+		args:  exactArgs("features", 0, "no arguments"),
+		run: func(args []string) error {
 			yes, no := true, false
 			var ns []string
 			for _, k := range linux.NamespaceKinds() {

@@ -6,22 +6,23 @@ import (
 	"strings"
 
 	"github.com/hako-dev/hako/internal/errdefs"
-	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
-func newKill(g *globals) *cobra.Command {
+func newKill(g *globals) *command {
 	var all bool
-	cmd := &cobra.Command{
-		Use:   "kill [flags] ID [SIGNAL]",
-		Short: "send a signal (default SIGTERM) to a container's init, or to all its processes",
-		Args: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:  "kill",
+		usage: "[flags] ID [SIGNAL]",
+		short: "send a signal (default SIGTERM) to a container's init, or to all its processes",
+		flags: newFlagSet(),
+		args: func(args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return fmt.Errorf("kill: expects a container ID and an optional signal: %w", errdefs.ErrInvalidArgument)
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		run: func(args []string) error {
 			sig := unix.SIGTERM
 			if len(args) == 2 {
 				var err error
@@ -36,7 +37,7 @@ func newKill(g *globals) *cobra.Command {
 			return c.Kill(sig, all)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "signal every process of the container")
+	cmd.flags.BoolVarP(&all, "all", "a", false, "signal every process of the container")
 	return cmd
 }
 

@@ -9,18 +9,19 @@ import (
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime"
-	"github.com/spf13/cobra"
 )
 
-func newList(g *globals) *cobra.Command {
+func newList(g *globals) *command {
 	var format string
 	var quiet bool
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "list containers",
-		Args:    exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:    "list",
+		aliases: []string{"ls"},
+		usage:   "[flags]",
+		short:   "list containers",
+		flags:   newFlagSet(),
+		args:    exactArgs("list", 0, "no arguments"),
+		run: func(args []string) error {
 			cs, err := g.runtime().List()
 			if err != nil {
 				return err
@@ -50,7 +51,7 @@ func newList(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the IDs")
+	cmd.flags.StringVarP(&format, "format", "f", "table", "table or json")
+	cmd.flags.BoolVarP(&quiet, "quiet", "q", false, "print only the IDs")
 	return cmd
 }

@@ -10,21 +10,23 @@ import (
 	"strings"
 
 	"github.com/hako-dev/hako/internal/errdefs"
-	"github.com/spf13/cobra"
 )
 
-func newPs(g *globals) *cobra.Command {
+func newPs(g *globals) *command {
 	var format string
-	cmd := &cobra.Command{
-		Use:   "ps [flags] ID [PS_OPTIONS...]",
-		Short: "list the processes of a container (runs ps(1) with PS_OPTIONS, default -ef)",
-		Args: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:      "ps",
+		usage:     "[flags] ID [PS_OPTIONS...]",
+		short:     "list the processes of a container (runs ps(1) with PS_OPTIONS, default -ef)",
+		flags:     newFlagSet(),
+		stopAtArg: true,
+		args: func(args []string) error {
 			if len(args) < 1 {
 				return fmt.Errorf("ps: expects a container ID: %w", errdefs.ErrInvalidArgument)
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err
@@ -54,8 +56,7 @@ func newPs(g *globals) *cobra.Command {
 			return filterPs(out, pids)
 		},
 	}
-	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	cmd.flags.StringVarP(&format, "format", "f", "table", "table or json")
 	return cmd
 }
 

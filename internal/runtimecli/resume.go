@@ -1,13 +1,12 @@
 package runtimecli
 
-import "github.com/spf13/cobra"
-
-func newResume(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "resume ID",
-		Short: "thaw a paused container",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+func newResume(g *globals) *command {
+	return &command{
+		name:  "resume",
+		usage: "ID",
+		short: "thaw a paused container",
+		args:  exactArgs("resume", 1, "a container ID"),
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err

@@ -11,10 +11,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime"
-	"github.com/spf13/cobra"
 )
 
 // Version is set by the main package.
@@ -30,12 +30,13 @@ type globals struct {
 	criu          string
 	clamp         bool
 
+	help    bool
 	logger  *slog.Logger
 	logFile io.Closer
 	prog    string
 }
 
-// exitError carries a process exit status through cobra.
+// exitError carries a process exit status out of a verb.
 // An err, if any, is reported before exiting.
 type exitError struct {
 	code int
@@ -53,9 +54,7 @@ func (e *exitError) Error() string {
 // and returns the process exit status. prog names the program in messages.
 func Main(prog string, args []string) int {
 	g := &globals{prog: prog}
-	cmd := newRoot(g)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
+	err := g.execute(args, os.Stdout)
 	if g.logFile != nil {
 		defer g.logFile.Close()
 	}
@@ -78,19 +77,19 @@ func Main(prog string, args []string) int {
 	return 1
 }
 
-func newRoot(g *globals) *cobra.Command {
-	root := &cobra.Command{
-		Use:           g.prog,
-		Short:         "hako's OCI runtime: run containers from OCI bundles (runc-compatible)",
-		Version:       Version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return g.setup()
-		},
+const short = "hako's OCI runtime: run containers from OCI bundles (runc-compatible)"
+
+func (g *globals) commands() []*command {
+	return []*command{
+		newSpec(g), newCreate(g), newStart(g), newRun(g), newState(g), newKill(g), newDelete(g),
+		newExec(g), newPs(g), newList(g), newPause(g), newResume(g), newUpdate(g), newEvents(g),
+		newFeatures(g), newCheckpoint(g), newRestore(g),
 	}
-	root.SetVersionTemplate(fmt.Sprintf("hako runtime version {{.Version}}\nspec: %s\n", specVersion()))
-	f := root.PersistentFlags()
+}
+
+// addGlobals registers the global flags (accepted before the verb and
+// after it).
+func (g *globals) addGlobals(f *flagSet) {
 	f.StringVar(&g.root, "root", envOr("HAKO_RUNTIME_ROOT", runtime.DefaultRoot), "root directory for container state")
 	f.StringVar(&g.log, "log", "", "log file (default: stderr)")
 	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
@@ -99,12 +98,74 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.rootless, "rootless", "auto", "accepted for runc compatibility")
 	f.StringVar(&g.criu, "criu", "criu", "accepted for runc compatibility (checkpoint is not supported)")
 	f.BoolVar(&g.clamp, "clamp-limits", false, "lower rlimits and oom_score_adj the kernel refuses instead of failing")
-	root.AddCommand(
-		newSpec(g), newCreate(g), newStart(g), newRun(g), newState(g), newKill(g), newDelete(g),
-		newExec(g), newPs(g), newList(g), newPause(g), newResume(g), newUpdate(g), newEvents(g),
-		newFeatures(g), newCheckpoint(g), newRestore(g),
-	)
-	return root
+	f.BoolVarP(&g.help, "help", "h", false, "print this help")
+}
+
+// execute parses the global flags and the verb, and runs it.
+func (g *globals) execute(args []string, out io.Writer) error {
+	root := newFlagSet()
+	g.addGlobals(root)
+	globals := root.defs
+	var version bool
+	root.BoolVarP(&version, "version", "v", false, "print the version")
+	rest, err := root.parse(args, true)
+	if err != nil {
+		return err
+	}
+	if version {
+		fmt.Fprintf(out, "hako runtime version %s\nspec: %s\n", Version, specVersion())
+		return nil
+	}
+	cmds := g.commands()
+	if len(rest) == 0 || g.help {
+		g.printHelp(out, root, cmds)
+		return nil
+	}
+	var cmd *command
+	for _, c := range cmds {
+		if c.name == rest[0] || slices.Contains(c.aliases, rest[0]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return fmt.Errorf("unknown command %q for %q: %w", rest[0], g.prog, errdefs.ErrInvalidArgument)
+	}
+	args = rest[1:]
+	if !cmd.rawArgs {
+		if cmd.flags == nil {
+			cmd.flags = newFlagSet()
+		}
+		for _, d := range globals { // the same values: what was parsed stays
+			cmd.flags.add(d.name, d.short, d.usage, d.value, d.def)
+		}
+		if args, err = cmd.flags.parse(args, cmd.stopAtArg); err != nil {
+			return err
+		}
+		if g.help {
+			fmt.Fprintf(out, "Usage: %s %s %s\n\n%s\n\nFlags:\n", g.prog, cmd.name, cmd.usage, cmd.short)
+			cmd.flags.print(out)
+			return nil
+		}
+	}
+	if cmd.args != nil {
+		if err := cmd.args(args); err != nil {
+			return err
+		}
+	}
+	if err := g.setup(); err != nil {
+		return err
+	}
+	return cmd.run(args)
+}
+
+func (g *globals) printHelp(out io.Writer, root *flagSet, cmds []*command) {
+	fmt.Fprintf(out, "%s\n\nUsage: %s [global flags] COMMAND [flags] [ARG...]\n\nCommands:\n", short, g.prog)
+	for _, c := range cmds {
+		fmt.Fprintf(out, "  %-10s %s\n", c.name, c.short)
+	}
+	fmt.Fprintln(out, "\nGlobal flags:")
+	root.print(out)
+	fmt.Fprintf(out, "\nRun \"%s COMMAND --help\" for a command's flags.\n", g.prog)
 }
 
 func envOr(k, def string) string {
@@ -148,14 +209,4 @@ func (g *globals) runtime() *runtime.Runtime {
 
 func (g *globals) load(id string) (*runtime.Container, error) {
 	return g.runtime().Load(id)
-}
-
-// exactArgs is cobra.ExactArgs with a message naming what is missing.
-func exactArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return fmt.Errorf("%s: expects %s, got %d argument(s): %w", cmd.Name(), what, len(args), errdefs.ErrInvalidArgument)
-		}
-		return nil
-	}
 }

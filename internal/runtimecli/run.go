@@ -2,17 +2,18 @@ package runtimecli
 
 import (
 	"github.com/hako-dev/hako/internal/runtime"
-	"github.com/spf13/cobra"
 )
 
-func newRun(g *globals) *cobra.Command {
+func newRun(g *globals) *command {
 	var f createFlags
 	var detach, keep bool
-	cmd := &cobra.Command{
-		Use:   "run [flags] ID",
-		Short: "create and start a container; in the foreground, wait for it and return its exit status",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:  "run",
+		usage: "[flags] ID",
+		short: "create and start a container; in the foreground, wait for it and return its exit status",
+		flags: newFlagSet(),
+		args:  exactArgs("run", 1, "a container ID"),
+		run: func(args []string) error {
 			o := &runtime.RunOptions{CreateOptions: f.options(), Detach: detach, Keep: keep}
 			code, err := g.runtime().Run(args[0], o)
 			if err != nil {
@@ -27,8 +28,8 @@ func newRun(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd)
-	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return once the container runs")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the container's state after it exits")
+	f.register(cmd.flags)
+	cmd.flags.BoolVarP(&detach, "detach", "d", false, "return once the container runs")
+	cmd.flags.BoolVar(&keep, "keep", false, "keep the container's state after it exits")
 	return cmd
 }

@@ -10,19 +10,20 @@ import (
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 )
 
 func specVersion() string { return specs.Version }
 
-func newSpec(g *globals) *cobra.Command {
+func newSpec(g *globals) *command {
 	var bundle string
 	var rootless bool
-	cmd := &cobra.Command{
-		Use:   "spec",
-		Short: "write a starter config.json in the bundle directory",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &command{
+		name:  "spec",
+		usage: "[flags]",
+		short: "write a starter config.json in the bundle directory",
+		flags: newFlagSet(),
+		args:  exactArgs("spec", 0, "no arguments"),
+		run: func(args []string) error {
 			p := filepath.Join(bundle, spec.ConfigName)
 			if _, err := os.Stat(p); err == nil {
 				return fmt.Errorf("%s already exists; remove it first: %w", p, errdefs.ErrAlreadyExists)
@@ -36,7 +37,7 @@ func newSpec(g *globals) *cobra.Command {
 			return os.WriteFile(p, append(b, '\n'), 0o666)
 		},
 	}
-	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "bundle directory")
-	cmd.Flags().BoolVar(&rootless, "rootless", false, "a configuration for a container run by an unprivileged user")
+	cmd.flags.StringVarP(&bundle, "bundle", "b", ".", "bundle directory")
+	cmd.flags.BoolVar(&rootless, "rootless", false, "a configuration for a container run by an unprivileged user")
 	return cmd
 }

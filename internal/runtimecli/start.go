@@ -1,13 +1,12 @@
 package runtimecli
 
-import "github.com/spf13/cobra"
-
-func newStart(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "start ID",
-		Short: "start the process of a created container",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+func newStart(g *globals) *command {
+	return &command{
+		name:  "start",
+		usage: "ID",
+		short: "start the process of a created container",
+		args:  exactArgs("start", 1, "a container ID"),
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err

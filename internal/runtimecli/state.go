@@ -3,16 +3,15 @@ package runtimecli
 import (
 	"encoding/json"
 	"os"
-
-	"github.com/spf13/cobra"
 )
 
-func newState(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "state ID",
-		Short: "print a container's state as JSON",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+func newState(g *globals) *command {
+	return &command{
+		name:  "state",
+		usage: "ID",
+		short: "print a container's state as JSON",
+		args:  exactArgs("state", 1, "a container ID"),
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err

@@ -10,10 +10,9 @@ import (
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 )
 
-func newUpdate(g *globals) *cobra.Command {
+func newUpdate(g *globals) *command {
 	var resources string
 	var s struct {
 		blkioWeight, cpuPeriod, cpuQuota, cpuShares, cpuRtPeriod, cpuRtRuntime string
@@ -21,11 +20,14 @@ func newUpdate(g *globals) *cobra.Command {
 		memory, memoryReservation, memorySwap, kernelMemory, kernelMemoryTCP   string
 		pidsLimit                                                              string
 	}
-	cmd := &cobra.Command{
-		Use:   "update [flags] ID",
-		Short: "change a container's resource limits",
-		Args:  exactArgs(1, "a container ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	fl := newFlagSet()
+	cmd := &command{
+		name:  "update",
+		usage: "[flags] ID",
+		short: "change a container's resource limits",
+		flags: fl,
+		args:  exactArgs("update", 1, "a container ID"),
+		run: func(args []string) error {
 			c, err := g.load(args[0])
 			if err != nil {
 				return err
@@ -45,7 +47,6 @@ func newUpdate(g *globals) *cobra.Command {
 					return fmt.Errorf("--resources: invalid JSON: %v: %w", err, errdefs.ErrInvalidArgument)
 				}
 			}
-			fl := cmd.Flags()
 			var perr error
 			u64 := func(flag, v string) *uint64 {
 				if !fl.Changed(flag) || perr != nil {
@@ -130,7 +131,6 @@ func newUpdate(g *globals) *cobra.Command {
 			return c.Update(&r)
 		},
 	}
-	fl := cmd.Flags()
 	fl.StringVarP(&resources, "resources", "r", "", "a JSON file of runtime-spec linux.resources, - for stdin")
 	fl.StringVar(&s.blkioWeight, "blkio-weight", "", "block IO weight (10-1000)")
 	fl.StringVar(&s.cpuPeriod, "cpu-period", "", "CPU CFS period in microseconds")
@@ -146,8 +146,9 @@ func newUpdate(g *globals) *cobra.Command {
 	fl.StringVar(&s.kernelMemory, "kernel-memory", "", "kernel memory limit (deprecated by the kernel)")
 	fl.StringVar(&s.kernelMemoryTCP, "kernel-memory-tcp", "", "kernel TCP buffer limit")
 	fl.StringVar(&s.pidsLimit, "pids-limit", "", "maximum number of processes; -1 for unlimited")
-	fl.String("l3-cache-schema", "", "not supported (Intel RDT)")
-	fl.String("mem-bw-schema", "", "not supported (Intel RDT)")
+	var l3, memBW string
+	fl.StringVar(&l3, "l3-cache-schema", "", "not supported (Intel RDT)")
+	fl.StringVar(&memBW, "mem-bw-schema", "", "not supported (Intel RDT)")
 	return cmd
 }
 

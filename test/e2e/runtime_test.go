@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,5 +229,51 @@ func TestRuntimeFailingPoststart(t *testing.T) {
 	}
 	r.waitStatus(cid, "stopped")
 	r.must("delete", cid)
+	r.assertGone(cid)
+}
+
+// TestRuntimeCgroupEntry checks that the container process and an exec'd
+// process are in the container's cgroup in every hierarchy: the init joins
+// its cgroup itself (a thread writing to v1 "tasks" files, CLONE_INTO_CGROUP
+// on cgroup v2), and the thread that does so must be the one that executes
+// the container process.
+func TestRuntimeCgroupEntry(t *testing.T) {
+	r := newRT(t)
+	cid := id(t)
+	check := func(what, out string) {
+		t.Helper()
+		lines := strings.Fields(out)
+		if len(lines) == 0 {
+			t.Fatalf("%s: no /proc/self/cgroup lines", what)
+		}
+		for _, l := range lines {
+			if !strings.HasSuffix(l, "/"+cid) {
+				t.Errorf("%s: %q is not the container's cgroup (…/%s)", what, l, cid)
+			}
+		}
+	}
+	// Without a cgroup namespace, /proc/self/cgroup shows the host's paths.
+	spec := func(args ...string) *specs.Spec {
+		s := testutil.Spec(t, args...)
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+			return ns.Type == specs.CgroupNamespace
+		})
+		return s
+	}
+	b := testutil.Bundle(t, spec("cat", "/proc/self/cgroup"))
+	check("run", r.must("run", "--bundle", b, cid))
+	r.assertGone(cid)
+
+	b = testutil.Bundle(t, spec("sleep", "1000"))
+	r.must("run", "-d", "--bundle", b, cid)
+	check("exec", r.must("exec", cid, "cat", "/proc/self/cgroup"))
+	// The init (pid 1 inside) is listed in the container's cgroup, and
+	// nothing of the runtime stays behind there.
+	check("init", r.must("exec", cid, "cat", "/proc/1/cgroup"))
+	ps := r.must("ps", "--format", "json", cid)
+	if strings.Count(ps, ",") != 0 {
+		t.Errorf("ps: %s", ps)
+	}
+	r.must("delete", "-f", cid)
 	r.assertGone(cid)
 }

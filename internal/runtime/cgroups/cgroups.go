@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/hako-dev/hako/internal/errdefs"
@@ -59,8 +60,34 @@ type Manager interface {
 	// Create makes the container's cgroup (every hierarchy on v1) and applies
 	// r to it. It is idempotent: an existing cgroup is reused.
 	Create(r *specs.LinuxResources) error
-	// Join moves pid into the container's cgroup.
+	// Join moves pid into the container's cgroup. Prefer Entry for a
+	// process about to start.
 	Join(pid int) error
+	// Entry opens what a process about to start needs to enter the
+	// container's cgroup by itself, so that no one moves it by pid.
+	//
+	// Why: moving a process by pid (writing cgroup.procs) takes the
+	// kernel's global cgroup_threadgroup_rwsem for writing, and the first
+	// such write after a quiet spell waits for an RCU grace period: ~6 ms
+	// on a 2-CPU VM, more than the rest of a container start. Two ways in
+	// skip that lock:
+	//
+	//   - cgroup v2: clone3(CLONE_INTO_CGROUP) starts the process in the
+	//     cgroup (the fork path only takes the lock for reading);
+	//   - cgroup v1: a thread that writes "0" (itself) to a hierarchy's
+	//     "tasks" file moves only itself, and the kernel skips the global
+	//     lock for a single thread moving itself (cgroup_procs_write_start
+	//     in kernel/cgroup/cgroup.c). The process's main thread does this
+	//     (JoinTasks); it is the thread that later executes the container
+	//     process, and the other threads of the runtime binary end at that
+	//     execve. /proc/PID/cgroup, cgroup.procs and memory accounting (the
+	//     thread group leader owns the mm) see the process in its cgroup
+	//     from the write on.
+	//
+	// On a hybrid host the v1 Manager uses both: tasks files for the v1
+	// hierarchies and CLONE_INTO_CGROUP for the unified one. The caller
+	// closes the Entry once the process has started.
+	Entry() (*Entry, error)
 	// Set applies r to an existing cgroup (the runtime's "update" verb).
 	// Fields left nil are not changed; an empty device list leaves the
 	// device rules as they are.
@@ -93,14 +120,74 @@ type Manager interface {
 	Paths() map[string]string
 }
 
-// CloneIntoer is implemented by the cgroup v2 Manager: a process started
-// with CLONE_INTO_CGROUP (SysProcAttr.UseCgroupFD) and this fd begins life
-// in the container's cgroup, so no Join is needed. The caller closes the fd.
-// The v1 Manager does not implement it: a process must join every v1
-// hierarchy.
-type CloneIntoer interface {
-	// CgroupFD opens the container's cgroup directory (O_PATH|O_DIRECTORY).
-	CgroupFD() (int, error)
+// StartsInside reports whether a new process must start inside m's cgroup
+// (Entry.CloneInto, for cgroup v2 and the unified hierarchy of a hybrid
+// host), so the cgroup must exist first. Otherwise the cgroup may be made
+// while the process starts, and the process joins it afterwards.
+func StartsInside(m Manager) bool {
+	switch m := m.(type) {
+	case *v2:
+		return true
+	case *v1:
+		return m.unified != ""
+	}
+	return false
+}
+
+// Entry is how a starting process enters a container's cgroup.
+type Entry struct {
+	// CloneInto is a cgroup2 directory (O_PATH) to start the process in
+	// with CLONE_INTO_CGROUP, or -1.
+	CloneInto int
+	// Tasks are the container's v1 "tasks" files, opened for writing; they
+	// are passed to the process, whose main thread writes "0" to each (see
+	// JoinTasks).
+	Tasks []int
+}
+
+// Close closes the descriptors of e.
+func (e *Entry) Close() {
+	if e.CloneInto >= 0 {
+		unix.Close(e.CloneInto)
+		e.CloneInto = -1
+	}
+	for _, fd := range e.Tasks {
+		unix.Close(fd)
+	}
+	e.Tasks = nil
+}
+
+// JoinTasks moves the calling thread into the cgroup of each "tasks" file
+// in fds (see Manager.Entry) and closes them. It must run on the thread that
+// will execute the container process, before the process starts others
+// that should count in the container's cgroup.
+func JoinTasks(fds []int) error {
+	var err error
+	for _, fd := range fds {
+		if err == nil {
+			for {
+				_, err = unix.Write(fd, []byte("0"))
+				if err != unix.EINTR {
+					break
+				}
+			}
+			if err != nil {
+				err = fmt.Errorf("join cgroup (%s): %w", fdPath(fd), err)
+			}
+		}
+		unix.Close(fd)
+	}
+	return err
+}
+
+// fdPath names what fd refers to, for messages.
+func fdPath(fd int) string {
+	buf := make([]byte, 256)
+	n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(fd), buf)
+	if err != nil {
+		return "descriptor " + strconv.Itoa(fd)
+	}
+	return string(buf[:n])
 }
 
 // Mode is how cgroups are mounted on the host.

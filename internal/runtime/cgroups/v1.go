@@ -172,6 +172,39 @@ func (m *v1) Join(pid int) error {
 	return nil
 }
 
+func (m *v1) Entry() (_ *Entry, retErr error) {
+	e := &Entry{CloneInto: -1}
+	defer func() {
+		if retErr != nil {
+			e.Close()
+		}
+	}()
+	seen := map[string]bool{}
+	dirs := make([]string, 0, len(m.paths))
+	for _, d := range m.paths {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		fd, err := unix.Open(d+"/tasks", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", d, err)
+		}
+		e.Tasks = append(e.Tasks, fd)
+	}
+	if m.unified != "" {
+		fd, err := unix.Open(m.unified, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", m.unified, err)
+		}
+		e.CloneInto = fd
+	}
+	return e, nil
+}
+
 func (m *v1) Paths() map[string]string {
 	out := make(map[string]string, len(m.paths)+1)
 	for k, v := range m.paths {

@@ -29,7 +29,7 @@ func fakeV1(t *testing.T, p string) (string, []Mount) {
 		{Dir: root + "/freezer", Controllers: []string{"freezer"}, Subtree: "/"},
 		{Dir: root + "/systemd", Controllers: []string{"name=systemd"}, Subtree: "/"},
 	}
-	files := []string{"cgroup.procs", "cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpuset.cpus", "cpuset.mems",
+	files := []string{"cgroup.procs", "tasks", "cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpuset.cpus", "cpuset.mems",
 		"memory.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.swappiness", "memory.oom_control",
 		"pids.max", "blkio.weight", "blkio.throttle.read_bps_device", "devices.allow", "devices.deny", "freezer.state"}
 	for _, mt := range mounts {

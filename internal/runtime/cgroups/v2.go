@@ -102,12 +102,12 @@ func (m *v2) Join(pid int) error {
 	return nil
 }
 
-func (m *v2) CgroupFD() (int, error) {
+func (m *v2) Entry() (*Entry, error) {
 	fd, err := unix.Open(m.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open cgroup %s: %w", m.dir, err)
+		return nil, fmt.Errorf("open cgroup %s: %w", m.dir, err)
 	}
-	return fd, nil
+	return &Entry{CloneInto: fd}, nil
 }
 
 func (m *v2) Paths() map[string]string { return map[string]string{"": m.dir} }

@@ -253,7 +253,7 @@ func TestV2Load(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := l.(CloneIntoer); !ok || l.Paths()[""] != root+"/c" || V1Hierarchies(l) != nil {
+	if _, ok := l.(*v2); !ok || l.Paths()[""] != root+"/c" || V1Hierarchies(l) != nil {
 		t.Errorf("loaded: %+v", l.Paths())
 	}
 	if _, err := Load(map[string]string{"": "relative"}); !errdefs.IsInvalidArgument(err) {

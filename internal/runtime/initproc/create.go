@@ -17,11 +17,10 @@ import (
 // create is the container's init: it builds the container around itself,
 // reports ready, waits for start, and executes the container process.
 func (c *child) create() error {
-	msg, _, err := c.conn.Expect(process.MsgConfig)
+	cfg, err := c.config()
 	if err != nil {
 		return err
 	}
-	cfg := msg.Config
 	s := cfg.Spec
 	if c.mntFD >= 0 {
 		if err := joinMountNS(c.mntFD); err != nil {
@@ -54,11 +53,9 @@ func (c *child) create() error {
 	if err := makeCwd(cfg.Rootfs, s.Process.Cwd); err != nil {
 		return err
 	}
-	if _, _, err := c.conn.Expect(process.MsgJoined); err != nil {
-		return err
-	}
 	if cfg.UnshareCgroupNS {
-		// Only now, inside its cgroup, so the namespace is rooted there.
+		// Inside its cgroup (joined on receiving the config), so the
+		// namespace is rooted there.
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("create cgroup namespace: %w", err)
 		}

@@ -6,15 +6,14 @@ import (
 )
 
 // exec enters a running container (the runtime already placed this process
-// in the container's pid, network, ipc, uts and cgroup namespaces and its
-// cgroup; the user namespace, if any, was joined before this binary
-// started) and executes the requested process there.
+// in the container's pid, network, ipc, uts and cgroup namespaces, and the
+// user namespace, if any, was joined before this binary started; Main
+// joined the container's cgroup) and executes the requested process there.
 func (c *child) exec() error {
-	msg, _, err := c.conn.Expect(process.MsgConfig)
+	cfg, err := c.config()
 	if err != nil {
 		return err
 	}
-	cfg := msg.Config
 	s := cfg.Spec
 	if err := dialListener(s); err != nil {
 		return err
@@ -27,9 +26,6 @@ func (c *child) exec() error {
 	// Never keep the runtime's working directory: it is outside the
 	// container (CVE-2024-21626).
 	if err := unix.Chdir("/"); err != nil {
-		return err
-	}
-	if _, _, err := c.conn.Expect(process.MsgJoined); err != nil {
 		return err
 	}
 	pr, err := prepare(cfg, s.Process)

@@ -16,12 +16,20 @@ import (
 	goruntime "runtime"
 	"strconv"
 
+	"github.com/hako-dev/hako/internal/runtime/cgroups"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"golang.org/x/sys/unix"
 )
 
+// The main thread is locked from package initialization, but only in a
+// runtime child: every other face of the binary (the runtime's verbs, the
+// daemon, the CLI) is better off without it, since a locked main goroutine
+// makes the scheduler hand its P between threads each time it blocks
+// (~1 ms of futex round trips in a runtime verb).
 func init() {
-	goruntime.LockOSThread()
+	if Mode() != "" {
+		goruntime.LockOSThread()
+	}
 }
 
 // Mode returns the child role from the environment, or "" when this process
@@ -104,6 +112,20 @@ func envFD(name string) int {
 		return -1
 	}
 	return n
+}
+
+// config receives the configuration and joins the cgroup v1 hierarchies
+// whose "tasks" files come with it. This runs on the main thread, which
+// is locked and is the one that executes the container process.
+func (c *child) config() (*process.InitConfig, error) {
+	msg, fds, err := c.conn.Expect(process.MsgConfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := cgroups.JoinTasks(fds); err != nil {
+		return nil, err
+	}
+	return msg.Config, nil
 }
 
 // joinMountNS enters the mount namespace fd on this thread. The thread

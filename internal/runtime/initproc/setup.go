@@ -3,11 +3,11 @@ package initproc
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/hako-dev/hako/internal/runtime/linux"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"github.com/hako-dev/hako/internal/runtime/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -127,15 +127,15 @@ func apparmorEnabled() bool {
 }
 
 // listener is the connection to a seccomp agent (linux.seccomp.listenerPath),
-// dialled while the host's filesystem is still in view.
-var listener *net.UnixConn
+// dialled while the host's filesystem is still in view; -1 when none.
+var listener = -1
 
 func dialListener(s *specs.Spec) error {
 	sc := s.Linux.Seccomp
 	if sc == nil || sc.ListenerPath == "" {
 		return nil
 	}
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sc.ListenerPath, Net: "unix"})
+	c, err := linux.DialUnix(sc.ListenerPath)
 	if err != nil {
 		return fmt.Errorf("linux.seccomp.listenerPath %s: %w", sc.ListenerPath, err)
 	}
@@ -147,7 +147,7 @@ func dialListener(s *specs.Spec) error {
 // the container's state, as runc's seccomp agent protocol does.
 func sendListener(cfg *process.InitConfig, fd int) error {
 	defer unix.Close(fd)
-	if listener == nil {
+	if listener < 0 {
 		return fmt.Errorf("a notify action needs linux.seccomp.listenerPath")
 	}
 	st := specs.State{}
@@ -166,7 +166,8 @@ func sendListener(cfg *process.InitConfig, fd int) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = listener.WriteMsgUnix(b, unix.UnixRights(fd), nil)
-	listener.Close()
+	err = linux.SendFDs(listener, b, fd)
+	unix.Close(listener)
+	listener = -1
 	return err
 }

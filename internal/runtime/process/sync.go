@@ -8,12 +8,18 @@
 // descriptors as SCM_RIGHTS). The protocol for a new container:
 //
 //	runtime (create/run)                          init (pid 1 of the container)
-//	  clone(new namespaces), exec the sealed binary ─►
+//	  cgroup v2: cgroup made and limited first    │
+//	  clone(new namespaces, CLONE_INTO_CGROUP on  │
+//	  v2), exec the sealed binary ───────────────►│ Go runtime starts (~1.5 ms)
 //	  uid/gid maps written (syscall.ForkExec)     │ blocks reading the socket
-//	  ── config {spec, rootfs, cgroup mounts} ───►│ rootfs.Prepare: mounts, /dev
-//	  pid joined to the cgroup (on cgroup v1 the  │ (in parallel with the join)
-//	  first write costs an RCU grace period)      │
-//	  ── cgroup-joined ──────────────────────────►│ unshare the cgroup namespace
+//	  cgroup v1: cgroup made and limited now,     │
+//	  in parallel with the init's start           │
+//	  ── config {spec, rootfs, cgroup mounts}     │
+//	     + v1 "tasks" files ────────────────────►│ main thread joins the v1
+//	                                              │ cgroups ("0" > tasks, see
+//	                                              │ cgroups.Manager.Entry);
+//	                                              │ rootfs.Prepare: mounts, /dev;
+//	                                              │ unshare the cgroup namespace
 //	                                              │ (only if hooks are configured)
 //	  ◄──────────────────────────── hooks ────────│
 //	  prestart + createRuntime hooks              │
@@ -28,8 +34,9 @@
 //
 // Any step may instead answer {type: "error"} and exit; an EOF before
 // "ready" means the init died. For exec the child joins the container's
-// namespaces, receives {process} and cgroup-joined, and answers the same
-// way: "ready", then EOF at execve (or an error).
+// namespaces, receives {process} and the tasks files (joining them the
+// same way), and answers the same way: "ready", then EOF at execve (or an
+// error).
 package process
 
 import (
@@ -57,7 +64,6 @@ const (
 // Message types.
 const (
 	MsgConfig    = "config"
-	MsgJoined    = "cgroup-joined"
 	MsgHooks     = "hooks"
 	MsgHooksDone = "hooks-done"
 	MsgReady     = "ready"
@@ -152,6 +158,10 @@ func (c *Conn) Send(m *Message, fds ...int) error {
 	return nil
 }
 
+// maxFDs is the most descriptors one message carries: a config carries
+// the cgroup v1 "tasks" files, one per hierarchy (about a dozen at most).
+const maxFDs = 64
+
 // ErrClosed is returned by Recv when the other end is gone.
 var ErrClosed = errors.New("peer closed the connection")
 
@@ -176,7 +186,7 @@ func (c *Conn) Recv() (*Message, []int, error) {
 		return nil, nil, ErrClosed
 	}
 	buf := make([]byte, size)
-	oob := make([]byte, unix.CmsgSpace(4*4))
+	oob := make([]byte, unix.CmsgSpace(4*maxFDs))
 	var n, oobn int
 	var err error
 	for {
