@@ -64,20 +64,21 @@ type Config struct {
 func Prepare(c *Config) error {
 	if !c.SharedMountNS {
 		// / is a slave of the host's tree unless linux.rootfsPropagation
-		// asks otherwise: with rshared, mounts propagate both ways
-		// (mounts with "rshared" then join the host's peer groups).
-		flags := []uintptr{unix.MS_SLAVE | unix.MS_REC}
-		shared := false
+		// is shared: then mounts propagate both ways (those with
+		// "rshared" join the host's peer groups). Other propagations
+		// are applied to the new root once it is in place (Finish).
+		flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
 		if l := c.Spec.Linux; l != nil && l.RootfsPropagation != "" {
-			flags = mount.ParseOptions([]string{l.RootfsPropagation}).Propagation
-		}
-		for _, f := range flags {
-			if err := unix.Mount("", "/", "", f, ""); err != nil {
-				return fmt.Errorf("set the propagation of / (%#x): %w", f, err)
+			for _, f := range mount.ParseOptions([]string{l.RootfsPropagation}).Propagation {
+				if f&unix.MS_SHARED != 0 {
+					flag = f
+				}
 			}
-			shared = shared || f&unix.MS_SHARED != 0
 		}
-		if shared {
+		if err := unix.Mount("", "/", "", flag, ""); err != nil {
+			return fmt.Errorf("set the propagation of / (%#x): %w", flag, err)
+		}
+		if flag&unix.MS_SHARED != 0 {
 			// pivot_root refuses a new root whose parent mount is shared:
 			// the mount the rootfs is on (or is) becomes private, as runc
 			// does it.
