@@ -14,7 +14,8 @@
 # here with --root/--runroot, podman --root/--runroot/--tmpdir/
 # --network-config-dir, docker a dockerd with --data-root/--exec-root and
 # neither bridge nor iptables. Every container has a network namespace with
-# only lo (hako's default; --network none for podman and docker). The
+# only lo (--network none for all three; bench/network.sh measures hako's
+# bridge). The
 # script runs in a private mount namespace with a tmpfs on /run and on
 # /etc/docker (the engines' stray state stays there) and cgroup v2's hybrid
 # mount hidden (crun 1.8 refuses hybrid mode; as in runtime-perf.sh).
@@ -131,7 +132,7 @@ mkdir -p "$W/hako"
 setsid "$PWD/bin/hako" daemon --root "$W/hako/root" --runroot "$W/hako/run" >"$W/hako/daemon.log" 2>&1 </dev/null &
 HAKO_PID=$!
 CLI[hako]="$PWD/bin/hako -H unix://$W/hako/run/hako.sock"
-RUNARGS[hako]="" RMARGS[hako]=""
+RUNARGS[hako]="--network none" RMARGS[hako]=""
 for _ in $(seq 100); do ${CLI[hako]} version >/dev/null 2>&1 && break; sleep 0.1; done
 VERSION[hako]="$("$PWD/bin/hako" --version | awk '{print $3}') ($(git log -1 --format=%h 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', dirty tree')), its own runtime, one monitor process"
 if ${CLI[hako]} version >/dev/null 2>&1; then
@@ -219,7 +220,7 @@ echo "# containers-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -r), $(nproc) CP
 echo "# runs=$RUNS warmup=$WARMUP N=$N par=$PAR ps=$NPS settle=${SETTLE}s; loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu pressure at start: $(head -1 /proc/pressure/cpu 2>/dev/null)"
 for e in hako podman docker; do [ -n "${VERSION[$e]:-}" ] && echo "# $e: ${VERSION[$e]}"; done
-echo "# every container: a network namespace with only lo (hako's default; --network none for podman and docker)"
+echo "# every container: a network namespace with only lo (--network none for all three)"
 for n in "${NOTES[@]}"; do echo "# NOTE: $n"; done
 NHEAD=${#NOTES[@]}
 

@@ -37,7 +37,7 @@ var version = "0.1.0-dev"
 
 func main() {
 	if initproc.Mode() != "" {
-		initproc.Main() // never returns
+		initproc.Main() // never returns (and already ran, from initproc's init)
 	}
 	prog := filepath.Base(os.Args[0])
 	switch prog {

@@ -546,7 +546,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 				c.State.Status = container.StatusExited
 			}
 			d.disconnectNetworks(c)
-			c.Save()
+			c.SaveState()
 			c.Notify()
 			d.unmountRootfs(c)
 			d.unmountVolumes(c)
@@ -615,7 +615,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	c.State = container.State{Status: container.StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
 	d.holdStdio(c.ID)
 	c.Notify()
-	if err := c.Save(); err != nil {
+	if err := c.SaveState(); err != nil {
 		d.log().Warn("save container", "id", c.ID, "error", err)
 	}
 	d.containerEvent(c, eventtypes.ActionStart, nil)
@@ -957,7 +957,7 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 		c.State.Status = container.StatusRestarting
 	}
 	d.countExit(c.ID)
-	c.Save()
+	c.SaveState()
 	c.Notify()
 	attrs := map[string]string{"exitCode": strconv.Itoa(x.ExitCode)}
 	if oom {
@@ -1012,7 +1012,7 @@ func (d *Daemon) scheduleRestart(c *container.Container, ran time.Duration) {
 			// A start failure counts as a failure: try again later.
 			if d.shouldRestart(c) {
 				c.State.Status = container.StatusRestarting
-				c.Save()
+				c.SaveState()
 				go d.scheduleRestart(c, 0)
 			}
 		}

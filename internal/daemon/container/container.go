@@ -131,13 +131,26 @@ func (c *Container) Running() bool {
 	return false
 }
 
-// Save writes the record atomically; the caller holds the lock.
+// Save writes the record atomically and durably; the caller holds the
+// lock.
 func (c *Container) Save() error {
+	return c.save(atomicfile.Write)
+}
+
+// SaveState is Save without the syncs, for the run-state transitions
+// (started, exited) that the daemon checks against the processes it
+// finds after a crash anyway: a machine crash may lose the newest of
+// them, never the record.
+func (c *Container) SaveState() error {
+	return c.save(atomicfile.Replace)
+}
+
+func (c *Container) save(write func(string, []byte, os.FileMode) error) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(c.Dir, "config.v2.json"), b, 0o600)
+	return write(filepath.Join(c.Dir, "config.v2.json"), b, 0o600)
 }
 
 // InspectState is State in the API's form.

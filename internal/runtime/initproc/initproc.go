@@ -26,9 +26,15 @@ import (
 // daemon, the CLI) is better off without it, since a locked main goroutine
 // makes the scheduler hand its P between threads each time it blocks
 // (~1 ms of futex round trips in a runtime verb).
+//
+// The child then runs from here, during package initialization: the
+// packages initialized after this one (in the full binary, the daemon's,
+// the CLI's and the CRI's, with their protobuf registries) are of no use
+// to it, and every container start would wait for them.
 func init() {
 	if Mode() != "" {
 		goruntime.LockOSThread()
+		Main()
 	}
 }
 
