@@ -23,6 +23,9 @@ mkdir -p bin
 go build -o bin/hako ./cmd/hako
 ln -f bin/hako bin/hako-runtime
 
+step "CRI tools: crictl (e2e tests) and critest (conformance), built once into /var/tmp/critest-work"
+test/conformance/critest.sh build
+
 step "unit and root tests"
 go test -count=1 -timeout 20m ./...
 

@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -310,4 +313,114 @@ func (e *criEnv) stopDaemonOnly() {
 		time.Sleep(25 * time.Millisecond)
 	}
 	e.t.Fatal("the daemon did not stop")
+}
+
+// crictl, the CRI's own command line, drives hako as it drives
+// containerd: image pull and list, a pod on the test's CNI network, a
+// container in it, exec, logs, stats, inspect, stop and removal. crictl
+// comes from test/conformance/critest.sh build (hack/test.sh runs it
+// first); CRICTL names another one.
+func TestCRICrictl(t *testing.T) {
+	crictl := os.Getenv("CRICTL")
+	if crictl == "" {
+		crictl = "/var/tmp/critest-work/bin/crictl"
+	}
+	if _, err := os.Stat(crictl); err != nil {
+		t.Skipf("needs crictl (test/conformance/critest.sh build makes it, or set CRICTL): %v", err)
+	}
+	e := newCRIEnv(t)
+	e.busybox()
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(crictl, append([]string{"--config", "/dev/null", "--timeout", "60s",
+			"--runtime-endpoint", "unix://" + e.sockCRI, "--image-endpoint", "unix://" + e.sockCRI}, args...)...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("crictl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+		}
+		return out.String()
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	reg := testRegistry(t)
+	img, _ := random.Image(256, 1)
+	push(t, reg+"/crictl/tool:1", img)
+	cfgName, _ := img.ConfigName()
+	if out := run("pull", reg+"/crictl/tool:1"); !strings.Contains(out, cfgName.String()) {
+		t.Errorf("crictl pull: %q", out)
+	}
+	if out := run("images", "-q"); !strings.Contains(out, cfgName.String()) {
+		t.Errorf("crictl images -q: %q", out)
+	}
+	run("rmi", reg+"/crictl/tool:1")
+
+	logDir := filepath.Join(dir, "logs")
+	pod := write("pod.json", `{"metadata":{"name":"tool","namespace":"e2e","uid":"crictl-1"},"hostname":"toolbox",
+"log_directory":`+strconv.Quote(logDir)+`,"linux":{}}`)
+	ctr := write("ctr.json", `{"metadata":{"name":"main"},"image":{"image":"busybox"},
+"command":["sh","-c","echo started; exec sleep 1000"],"envs":[{"key":"WHO","value":"crictl"}],"log_path":"main.log","linux":{}}`)
+	podID := strings.TrimSpace(run("runp", pod))
+	var inspected struct {
+		Status struct {
+			State   string `json:"state"`
+			Network struct {
+				IP string `json:"ip"`
+			} `json:"network"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(run("inspectp", podID)), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	_, subnet, _ := net.ParseCIDR(e.subnet)
+	if inspected.Status.State != "SANDBOX_READY" || !subnet.Contains(net.ParseIP(inspected.Status.Network.IP)) {
+		t.Errorf("crictl inspectp: %+v (subnet %s)", inspected.Status, e.subnet)
+	}
+	id := strings.TrimSpace(run("create", podID, ctr, pod))
+	run("start", id)
+	if out := run("ps", "-q", "--pod", podID, "--state", "Running"); strings.TrimSpace(out) != id {
+		t.Errorf("crictl ps: %q, want %s", out, id)
+	}
+	if out := run("exec", id, "sh", "-c", "echo $WHO; hostname"); out != "crictl\ntoolbox\n" {
+		t.Errorf("crictl exec: %q", out)
+	}
+	var logs string
+	for range 200 {
+		if logs = run("logs", id); strings.Contains(logs, "started") {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if logs != "started\n" {
+		t.Errorf("crictl logs: %q", logs)
+	}
+	var stats struct {
+		Stats []struct {
+			Memory struct {
+				WorkingSetBytes struct {
+					Value string `json:"value"`
+				} `json:"workingSetBytes"`
+			} `json:"memory"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(run("stats", "-o", "json", "--id", id)), &stats); err != nil || len(stats.Stats) != 1 || stats.Stats[0].Memory.WorkingSetBytes.Value == "" {
+		t.Errorf("crictl stats: %+v %v", stats, err)
+	}
+	run("stop", "--timeout", "1", id)
+	if out := run("ps", "-a", "-q", "--state", "Exited"); strings.TrimSpace(out) != id {
+		t.Errorf("crictl ps -a --state Exited: %q", out)
+	}
+	run("rm", id)
+	run("stopp", podID)
+	run("rmp", podID)
+	if out := run("pods", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("pods left: %q", out)
+	}
 }

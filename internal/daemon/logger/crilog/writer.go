@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ func NewWriter(path string) (*Writer, error) {
 }
 
 func (w *Writer) open() error {
+	// kubelet makes the pod's log directory; other clients (crictl) may
+	// not, and containerd makes it too.
+	if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil {
+		return fmt.Errorf("open container log: %w", err)
+	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open container log: %w", err)
