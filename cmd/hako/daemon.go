@@ -41,6 +41,7 @@ func newDaemonCommand() *cobra.Command {
 		Short: "run the engine: the Docker Engine API on a unix socket (started by the CLI when needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keepMainThread()
 			level := slog.LevelInfo
 			if debug {
 				level = slog.LevelDebug

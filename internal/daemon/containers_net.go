@@ -319,7 +319,8 @@ func (d *Daemon) connectNetworks(c *container.Container, pid int) error {
 
 // disconnectNetworks releases c's endpoints (addresses, names, veth
 // pairs) and published ports and forgets their runtime data; the caller
-// holds c's lock. The configuration (networks, aliases) stays.
+// holds c's lock, and c's processes have ended (the veth pairs go in the
+// background). The configuration (networks, aliases) stays.
 func (d *Daemon) disconnectNetworks(c *container.Container) {
 	ns := c.NetworkSettings
 	if ns == nil || d.networks == nil {
@@ -328,15 +329,12 @@ func (d *Daemon) disconnectNetworks(c *container.Container) {
 	if err := d.networks.Unpublish(c.ID); err != nil {
 		d.log().Warn("unpublish ports", "id", c.ID, "error", err)
 	}
-	for name, es := range ns.Networks {
+	for _, es := range ns.Networks {
 		if es == nil || es.EndpointID == "" {
 			continue
 		}
-		n, err := d.networks.Get(es.NetworkID)
-		if err == nil {
-			if err := d.networks.Release(endpointOf(c, n, es)); err != nil {
-				d.log().Warn("release endpoint", "id", c.ID, "network", name, "error", err)
-			}
+		if n, err := d.networks.Get(es.NetworkID); err == nil {
+			d.networks.ReleaseGone(endpointOf(c, n, es))
 		}
 		clearEndpoint(es)
 	}

@@ -87,7 +87,9 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	pid := strconv.Itoa(c.st.Pid)
 	for _, kind := range linux.NamespaceKinds() {
 		target := "/proc/" + pid + "/ns/" + kind.Proc
-		if linux.SameNamespace(target, "/proc/self/ns/"+kind.Proc) {
+		// thread-self: an unlocked goroutine's thread is in the process's own
+		// namespaces; /proc/self is the main thread's, which may not be.
+		if linux.SameNamespace(target, "/proc/thread-self/ns/"+kind.Proc) {
 			continue
 		}
 		if _, err := os.Stat(target); err != nil {

@@ -137,13 +137,28 @@ func (e *hakoEnv) nftComments() []string {
 // rule, no process (so no network namespace), no mount.
 func (e *hakoEnv) assertNoNetworkLeft(bridges []string, pids []int, ids ...string) {
 	e.t.Helper()
-	if v := hakoVeths(e.t, ids...); len(v) > 0 {
-		e.t.Errorf("veths left: %v", v)
-	}
-	for _, b := range bridges {
-		if p := bridgePorts(e.t, b); len(p) > 0 {
-			e.t.Errorf("ports left on %s: %v", b, p)
+	// A container's veth pair goes with its network namespace, which the
+	// kernel cleans up in the background (and the daemon deletes what is
+	// left in the background too): wait for that, within reason.
+	left := func() (veths []string, ports map[string][]string) {
+		ports = map[string][]string{}
+		for _, b := range bridges {
+			if p := bridgePorts(e.t, b); len(p) > 0 {
+				ports[b] = p
+			}
 		}
+		return hakoVeths(e.t, ids...), ports
+	}
+	veths, ports := left()
+	for deadline := time.Now().Add(10 * time.Second); (len(veths) > 0 || len(ports) > 0) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		veths, ports = left()
+	}
+	if len(veths) > 0 {
+		e.t.Errorf("veths left: %v", veths)
+	}
+	for b, p := range ports {
+		e.t.Errorf("ports left on %s: %v", b, p)
 	}
 	for _, c := range e.nftComments() {
 		for _, id := range ids {

@@ -124,13 +124,38 @@ func (m *Manager) Reserve(ep *Endpoint) error {
 // Release frees an endpoint's address and names and deletes its veth
 // pair if it is still there.
 func (m *Manager) Release(ep *Endpoint) error {
+	m.free(ep)
+	return m.links.Detach(ep.HostIf())
+}
+
+// ReleaseGone is Release for an endpoint whose network namespace is gone
+// or going (the container's processes have ended): its address and names
+// are free at once, and its veth pair, which the kernel deletes with the
+// namespace anyway, is deleted in the background. Deleting it waits for
+// the kernel's clean-up of the namespace, tens of milliseconds when the
+// container has only just ended: too long for the container's exit to
+// wait. Settle waits for these deletions.
+func (m *Manager) ReleaseGone(ep *Endpoint) {
+	m.free(ep)
+	m.pending.Add(1)
+	go func() {
+		defer m.pending.Done()
+		if err := m.links.Detach(ep.HostIf()); err != nil {
+			m.cfg.Log.Warn("delete an endpoint's veth", "endpoint", ep.ID, "error", err)
+		}
+	}()
+}
+
+// Settle waits for the veth deletions ReleaseGone started.
+func (m *Manager) Settle() { m.pending.Wait() }
+
+func (m *Manager) free(ep *Endpoint) {
 	m.mu.Lock()
 	if st := m.nets[ep.NetworkID]; st != nil {
 		st.alloc.Release(ep.IP, ep.ID)
 		delete(st.eps, ep.ID)
 	}
 	m.mu.Unlock()
-	return m.links.Detach(ep.HostIf())
 }
 
 // Plumb connects the endpoint to the network namespace at nsPath (a

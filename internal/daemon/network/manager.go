@@ -87,6 +87,8 @@ type Manager struct {
 	mu       sync.RWMutex
 	nets     map[string]*netState // by network ID
 	ports    map[string][]*published
+	// pending counts the veth deletions ReleaseGone left running.
+	pending sync.WaitGroup
 }
 
 type netState struct {
@@ -330,6 +332,7 @@ func (m *Manager) applyFirewall() error {
 // so when it stops with no container running: the next start rebuilds
 // them from the records).
 func (m *Manager) Close(teardown bool) error {
+	m.Settle()
 	if teardown {
 		m.RemoveStrayVeths(func(string, string) bool { return false })
 	}
