@@ -69,37 +69,12 @@ CGP="$(basename "$W")"
 ENGINES=()            # engines that are up, in table order
 declare -A CLI RUNARGS RMARGS NOTE VERSION
 NOTES=()
-HAKO_PID="" MON_PID="" DOCKERD_PID="" CONTAINERD_PID=""
 SUPS=()               # supervisor pids seen (conmon, shims), for cleanup
-
-alive_ours() { # pid: running and started with our work dir in its command line
-	[ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF "$W"
-}
-stop_pid() { # pid seconds: TERM, wait, KILL
-	local p="$1" i
-	alive_ours "$p" || return 0
-	kill "$p" 2>/dev/null || true
-	for i in $(seq $(($2 * 10))); do alive_ours "$p" || return 0; sleep 0.1; done
-	kill -9 "$p" 2>/dev/null || true
-}
-rm_all() { # engine: remove every container
-	local e="$1"
-	timeout 120 ${CLI[$e]} ps -aq 2>/dev/null | xargs -r -n 50 timeout 120 ${CLI[$e]} rm -f ${RMARGS[$e]} >/dev/null 2>&1 || true
-}
+# shellcheck source=engines.sh
+. bench/engines.sh
 cleanup() {
 	set +e
-	local e p
-	for e in "${ENGINES[@]}"; do rm_all "$e"; done
-	[ -n "$HAKO_PID" ] && [ -r "$W/hako/run/monitor/monitor.pid" ] && MON_PID="$(cat "$W/hako/run/monitor/monitor.pid")"
-	stop_pid "$HAKO_PID" 10
-	stop_pid "$MON_PID" 5
-	stop_pid "$DOCKERD_PID" 20
-	stop_pid "$CONTAINERD_PID" 5
-	for p in "${SUPS[@]}"; do stop_pid "$p" 2; done
-	# unmount whatever the engines left under the work dir, deepest first
-	awk -v w="$W" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-	find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name "$CGP-*" 2>/dev/null | while read -r d; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
-	rm -rf "$W"
+	engines_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -127,53 +102,23 @@ up() {
 	ENGINES+=("$e")
 }
 
-# hako: a daemon of our own
-mkdir -p "$W/hako"
-setsid "$PWD/bin/hako" daemon --root "$W/hako/root" --runroot "$W/hako/run" >"$W/hako/daemon.log" 2>&1 </dev/null &
-HAKO_PID=$!
-CLI[hako]="$PWD/bin/hako -H unix://$W/hako/run/hako.sock"
-RUNARGS[hako]="--network none" RMARGS[hako]=""
-for _ in $(seq 100); do ${CLI[hako]} version >/dev/null 2>&1 && break; sleep 0.1; done
-VERSION[hako]="$("$PWD/bin/hako" --version | awk '{print $3}') ($(git log -1 --format=%h 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', dirty tree')), its own runtime, one monitor process"
-if ${CLI[hako]} version >/dev/null 2>&1; then
+if engine_hako; then
+	RUNARGS[hako]="--network none" RMARGS[hako]=""
+	VERSION[hako]+=", its own runtime, one monitor process"
 	up hako || true
-else
-	NOTES+=("hako skipped: the daemon did not answer: $(tail -1 "$W/hako/daemon.log")")
 fi
-
-# podman: daemonless, private storage
-if command -v podman >/dev/null; then
-	mkdir -p "$W/podman"
-	CLI[podman]="podman --root $W/podman/root --runroot $W/podman/run --tmpdir $W/podman/tmp --network-config-dir $W/podman/net --cgroup-manager cgroupfs --events-backend file"
-	# podman's default ulimits (1048576) need CAP_SYS_RESOURCE, which this VM lacks
+# podman: its default ulimits (1048576) need CAP_SYS_RESOURCE, which this
+# VM lacks
+if engine_podman; then
 	RUNARGS[podman]="--network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --cgroup-parent /$CGP-podman"
 	RMARGS[podman]="-t 0"
-	VERSION[podman]="$(podman --version | awk '{print $3}'), $(${CLI[podman]} info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null) $(crun --version 2>/dev/null | head -1 | awk '{print $3}'), $(conmon --version 2>/dev/null | head -1 | sed 's/ version//')"
+	VERSION[podman]+=", $(conmon --version 2>/dev/null | head -1 | sed 's/ version//')"
 	up podman || true
-else
-	NOTES+=("podman skipped: not installed (apt-get install podman)")
 fi
-
-# docker: a dockerd of our own (it starts its own containerd)
-if command -v dockerd >/dev/null; then
-	mkdir -p "$W/docker"
-	dcli="$(dirname "$(command -v dockerd)")/docker"; [ -x "$dcli" ] || dcli="$(command -v docker || echo docker)"
-	setsid dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" -H "unix://$W/docker/docker.sock" \
-		--pidfile "$W/docker/dockerd.pid" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
-		--userland-proxy=false --cgroup-parent "/$CGP-docker" >"$W/docker/dockerd.log" 2>&1 </dev/null &
-	DOCKERD_PID=$!
-	CLI[docker]="$dcli -H unix://$W/docker/docker.sock"
+if engine_docker; then
 	RUNARGS[docker]="--network none" RMARGS[docker]=""
-	for _ in $(seq 300); do ${CLI[docker]} version >/dev/null 2>&1 && break; alive_ours "$DOCKERD_PID" || break; sleep 0.1; done
-	if ${CLI[docker]} version >/dev/null 2>&1; then
-		CONTAINERD_PID="$(ps -o pid=,comm= --ppid "$DOCKERD_PID" | awk '$2 == "containerd" {print $1; exit}')"
-		VERSION[docker]="$(${CLI[docker]} version --format '{{.Server.Version}}'), containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | head -1 | awk '{print $3}'), containerd-shim-runc-v2 per container"
-		up docker || true
-	else
-		NOTES+=("docker skipped: dockerd did not start: $(grep -v '^\s*$' "$W/docker/dockerd.log" | tail -1)")
-	fi
-else
-	NOTES+=("docker skipped: dockerd not installed (apt-get install docker.io)")
+	VERSION[docker]+=", containerd-shim-runc-v2 per container"
+	up docker || true
 fi
 [ ${#ENGINES[@]} -gt 0 ] || { printf '%s\n' "${NOTES[@]}" >&2; exit 1; }
 BASE="${ENGINES[0]}" # hako unless it was skipped
