@@ -61,14 +61,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The busybox image.
-BB="${BUSYBOX:-/bin/busybox}"
-mkdir -p "$W/rootfs"/{bin,dev,proc,sys,etc,tmp,root}
-cp "$BB" "$W/rootfs/bin/busybox"
-for a in $("$BB" --list); do [ "$a" = busybox ] || ln -s busybox "$W/rootfs/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$W/rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$W/rootfs/etc/group"
-chmod 1777 "$W/rootfs/tmp"
-tar --numeric-owner --owner=0 --group=0 -C "$W/rootfs" -cf "$W/rootfs.tar" .
+busybox_tar
 
 # The build context: 10 steps, 21 small files.
 CTX="$W/ctx"

@@ -80,15 +80,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A busybox image: /bin/busybox, its applet links, passwd and group.
-BB="${BUSYBOX:-/bin/busybox}"
-mkdir -p "$W/rootfs"/{bin,dev,proc,sys,etc,tmp,root}
-cp "$BB" "$W/rootfs/bin/busybox"
-for a in $("$BB" --list); do [ "$a" = busybox ] || ln -s busybox "$W/rootfs/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$W/rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$W/rootfs/etc/group"
-chmod 1777 "$W/rootfs/tmp"
-tar --numeric-owner --owner=0 --group=0 -C "$W/rootfs" -cf "$W/rootfs.tar" .
+# A busybox image.
+busybox_tar
 
 # up ENGINE: import the image and check that a container runs, else skip it
 up() {

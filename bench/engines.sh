@@ -95,3 +95,16 @@ engine_docker() {
 	CONTAINERD_PID="$(ps -o pid=,comm= --ppid "$DOCKERD_PID" | awk '$2 == "containerd" {print $1; exit}')"
 	VERSION[docker]="$(${CLI[docker]} version --format '{{.Server.Version}}'), containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | head -1 | awk '{print $3}')"
 }
+
+# busybox_tar makes $W/rootfs.tar, a busybox image's file system:
+# $BUSYBOX (default /bin/busybox), its applet links, passwd and group.
+busybox_tar() {
+	local bb="${BUSYBOX:-/bin/busybox}" a
+	mkdir -p "$W/rootfs"/{bin,dev,proc,sys,etc,tmp,root}
+	cp "$bb" "$W/rootfs/bin/busybox"
+	for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$W/rootfs/bin/$a"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$W/rootfs/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$W/rootfs/etc/group"
+	chmod 1777 "$W/rootfs/tmp"
+	tar --numeric-owner --owner=0 --group=0 -C "$W/rootfs" -cf "$W/rootfs.tar" .
+}
