@@ -540,6 +540,6 @@ func newSystem(c *CLI) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.AddCommand(df, newInfo(c))
+	cmd.AddCommand(df, newInfo(c), newSystemPrune(c))
 	return cmd
 }

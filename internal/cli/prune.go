@@ -19,6 +19,20 @@ type pruned struct {
 	reclaimed *uint64
 }
 
+// print writes the heading and a line per removed object, if any.
+func (p pruned) print(c *CLI) {
+	if len(p.lines) == 0 {
+		return
+	}
+	fmt.Fprintln(c.Out, p.heading)
+	for _, l := range p.lines {
+		fmt.Fprintln(c.Out, l)
+	}
+	if p.reclaimed != nil {
+		fmt.Fprintln(c.Out)
+	}
+}
+
 // pruneCommand is the shape every "X prune" shares.
 type pruneCommand struct {
 	short string
@@ -60,15 +74,7 @@ func (p pruneCommand) command(c *CLI) *cobra.Command {
 			if err != nil {
 				return daemonError(c, err)
 			}
-			if len(rep.lines) > 0 {
-				fmt.Fprintln(c.Out, rep.heading)
-				for _, l := range rep.lines {
-					fmt.Fprintln(c.Out, l)
-				}
-				if rep.reclaimed != nil {
-					fmt.Fprintln(c.Out)
-				}
-			}
+			rep.print(c)
 			if rep.reclaimed != nil {
 				fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(*rep.reclaimed)))
 			}
@@ -99,10 +105,7 @@ func newContainerPrune(c *CLI) *cobra.Command {
 		warning: func(map[string][]string) (string, error) {
 			return "all stopped containers", nil
 		},
-		prune: func(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
-			rep, err := cl.ContainersPrune(ctx, fl)
-			return pruned{"Deleted Containers:", rep.ContainersDeleted, &rep.SpaceReclaimed}, err
-		},
+		prune: pruneContainers,
 	}.command(c)
 }
 
@@ -113,10 +116,7 @@ func newNetworkPrune(c *CLI) *cobra.Command {
 		warning: func(map[string][]string) (string, error) {
 			return "all custom networks not used by at least one container", nil
 		},
-		prune: func(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
-			rep, err := cl.NetworksPrune(ctx, fl)
-			return pruned{heading: "Deleted Networks:", lines: rep.NetworksDeleted}, err
-		},
+		prune: pruneNetworks,
 	}.command(c)
 }
 
@@ -135,10 +135,7 @@ func newVolumePrune(c *CLI) *cobra.Command {
 			fl["all"] = []string{"true"}
 			return "all local volumes not used by at least one container", nil
 		},
-		prune: func(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
-			rep, err := cl.VolumesPrune(ctx, fl)
-			return pruned{"Deleted Volumes:", rep.VolumesDeleted, &rep.SpaceReclaimed}, err
-		},
+		prune: pruneVolumes,
 	}.command(c)
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused volumes, not just anonymous ones")
 	return cmd
@@ -155,22 +152,108 @@ func newImagePrune(c *CLI) *cobra.Command {
 			return "all dangling images", nil
 		},
 		prune: func(ctx context.Context, cl *client.Client, _ map[string][]string) (pruned, error) {
-			rep, err := cl.ImagePrune(ctx, all)
-			if err != nil {
-				return pruned{}, err
-			}
-			p := pruned{heading: "Deleted Images:", reclaimed: &rep.SpaceReclaimed}
-			for _, d := range rep.ImagesDeleted {
-				if d.Untagged != "" {
-					p.lines = append(p.lines, "untagged: "+d.Untagged)
-				}
-				if d.Deleted != "" {
-					p.lines = append(p.lines, "deleted: "+d.Deleted)
-				}
-			}
-			return p, nil
+			return pruneImages(ctx, cl, all)
 		},
 	}.command(c)
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
+	return cmd
+}
+
+func pruneContainers(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
+	rep, err := cl.ContainersPrune(ctx, fl)
+	return pruned{"Deleted Containers:", rep.ContainersDeleted, &rep.SpaceReclaimed}, err
+}
+
+func pruneNetworks(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
+	rep, err := cl.NetworksPrune(ctx, fl)
+	return pruned{heading: "Deleted Networks:", lines: rep.NetworksDeleted}, err
+}
+
+func pruneVolumes(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
+	rep, err := cl.VolumesPrune(ctx, fl)
+	return pruned{"Deleted Volumes:", rep.VolumesDeleted, &rep.SpaceReclaimed}, err
+}
+
+func pruneImages(ctx context.Context, cl *client.Client, all bool) (pruned, error) {
+	rep, err := cl.ImagePrune(ctx, all)
+	if err != nil {
+		return pruned{}, err
+	}
+	p := pruned{heading: "Deleted Images:", reclaimed: &rep.SpaceReclaimed}
+	for _, d := range rep.ImagesDeleted {
+		if d.Untagged != "" {
+			p.lines = append(p.lines, "untagged: "+d.Untagged)
+		}
+		if d.Deleted != "" {
+			p.lines = append(p.lines, "deleted: "+d.Deleted)
+		}
+	}
+	return p, nil
+}
+
+// newSystemPrune is docker system prune: stopped containers, unused
+// networks, dangling images (with -a every unused one; an unused build
+// step's image is one of them) and, with --volumes, unused anonymous
+// volumes, in that order, with one confirmation.
+func newSystemPrune(c *CLI) *cobra.Command {
+	var all, volumes, force bool
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "remove unused data: stopped containers, unused networks, dangling (with -a unused) images, with --volumes unused anonymous volumes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			fl, err := parseFilterFlags(filters)
+			if err != nil {
+				return err
+			}
+			if _, ok := fl["until"]; ok && volumes {
+				return &StatusError{Status: 1, Err: fmt.Errorf(`conflicting options: the "until" filter is not supported with "--volumes"`)}
+			}
+			what := []string{"all stopped containers", "all networks not used by at least one container"}
+			if volumes {
+				what = append(what, "all anonymous volumes not used by at least one container")
+			}
+			if all {
+				what = append(what, "all images without at least one container associated to them")
+			} else {
+				what = append(what, "all dangling images")
+			}
+			if !force && !confirm(cmd, c, "WARNING! This will remove:\n  - "+strings.Join(what, "\n  - ")+"\n\nAre you sure you want to continue? [y/N] ") {
+				return nil
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			steps := []func() (pruned, error){
+				func() (pruned, error) { return pruneContainers(ctx, cl, fl) },
+				func() (pruned, error) { return pruneNetworks(ctx, cl, fl) },
+			}
+			if volumes {
+				steps = append(steps, func() (pruned, error) { return pruneVolumes(ctx, cl, fl) })
+			}
+			steps = append(steps, func() (pruned, error) { return pruneImages(ctx, cl, all) })
+			var total uint64
+			for _, step := range steps {
+				rep, err := step()
+				if err != nil {
+					return daemonError(c, err)
+				}
+				rep.print(c)
+				if rep.reclaimed != nil {
+					total += *rep.reclaimed
+				}
+			}
+			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
+	f.BoolVar(&volumes, "volumes", false, "prune anonymous volumes")
+	f.BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
+	f.StringArrayVar(&filters, "filter", nil, `filter values (e.g. "label=KEY=VALUE", "until=24h")`)
 	return cmd
 }

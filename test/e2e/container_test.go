@@ -691,3 +691,41 @@ func TestContainerDockerCLI(t *testing.T) {
 	}
 	e.assertClean(id)
 }
+
+// system prune removes stopped containers, unused networks, dangling
+// images and (with --volumes) unused anonymous volumes, and keeps what a
+// running container uses.
+func TestSystemPrune(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	e.must("network", "create", "used")
+	e.must("network", "create", "unused")
+	e.must("run", "-d", "--name", "keep", "--network", "used", "-v", "/keepvol", "busybox", "sleep", "1000")
+	e.must("run", "--name", "gone", "-v", "/anon", "busybox", "true")
+	e.must("rm", "gone") // leaves its anonymous volume unused
+	e.must("create", "--name", "stopped", "busybox", "true")
+	e.must("build", "-q", "-t", "dangling", buildContext(t, "FROM busybox\nRUN echo 1 > /f\n"))
+	e.must("build", "-q", "-t", "dangling", buildContext(t, "FROM busybox\nRUN echo 2 > /f\n")) // the first image loses its tag
+	if _, _, code := e.hako("system", "prune", "--volumes", "--filter", "until=1h"); code == 0 {
+		t.Error("until with --volumes was accepted")
+	}
+	out := e.must("system", "prune", "-f", "--volumes")
+	for _, want := range []string{"Deleted Containers:", "Deleted Networks:\nunused\n", "Deleted Volumes:", "Deleted Images:", "Total reclaimed space:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("system prune output lacks %q:\n%s", want, out)
+		}
+	}
+	if ps := e.must("ps", "-a", "--format", "{{.Names}}"); strings.TrimSpace(ps) != "keep" {
+		t.Errorf("containers after prune: %q", ps)
+	}
+	if nets := e.must("network", "ls", "--format", "{{.Name}}"); !strings.Contains(nets, "used") || strings.Contains(nets, "unused") {
+		t.Errorf("networks after prune: %q", nets)
+	}
+	if vols := e.must("volume", "ls", "-q"); len(strings.Fields(vols)) != 1 {
+		t.Errorf("volumes after prune (only keep's should stay): %q", vols)
+	}
+	if imgs := e.must("images", "--format", "{{.Repository}}:{{.Tag}}"); strings.Contains(imgs, "<none>") {
+		t.Errorf("a dangling image is left: %q", imgs)
+	}
+	e.must("rm", "-f", "-v", "keep")
+}
