@@ -95,6 +95,7 @@ func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend 
 		return resp, err
 	}
 	merged := mergeImageConfig(cfg, &imgCfg.Config.ImageConfig)
+	merged.Healthcheck = mergeHealthcheck(cfg.Healthcheck, imgCfg.Config.Healthcheck)
 	if len(merged.Entrypoint) == 0 && len(merged.Cmd) == 0 {
 		return resp, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
@@ -264,6 +265,38 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 // mergeImageConfig fills what the user left out with the image's
 // defaults, as docker does (an entrypoint given by the user drops the
 // image's command).
+// mergeHealthcheck is docker's: the container's health check, with the
+// image's test and timings where the container leaves them unset.
+func mergeHealthcheck(c, img *ctypes.HealthConfig) *ctypes.HealthConfig {
+	if img == nil {
+		return c
+	}
+	if c == nil {
+		h := *img
+		return &h
+	}
+	h := *c
+	if len(h.Test) == 0 {
+		h.Test = img.Test
+	}
+	if h.Interval == 0 {
+		h.Interval = img.Interval
+	}
+	if h.Timeout == 0 {
+		h.Timeout = img.Timeout
+	}
+	if h.StartPeriod == 0 {
+		h.StartPeriod = img.StartPeriod
+	}
+	if h.StartInterval == 0 {
+		h.StartInterval = img.StartInterval
+	}
+	if h.Retries == 0 {
+		h.Retries = img.Retries
+	}
+	return &h
+}
+
 func mergeImageConfig(cfg *ctypes.Config, img *ocispec.ImageConfig) *ctypes.Config {
 	out := *cfg
 	if out.User == "" {
@@ -613,6 +646,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 		return err
 	}
 	c.State = container.State{Status: container.StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	d.startHealthcheck(c)
 	d.holdStdio(c.ID)
 	c.Notify()
 	if err := c.SaveState(); err != nil {
@@ -882,6 +916,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, ref string, force, volumes
 // restore (the record says "removing"). Its volumes are released after,
 // and with volumes its anonymous ones removed.
 func (d *Daemon) removeLocked(ctx context.Context, c *container.Container, volumes bool) error {
+	d.stopHealthcheck(c.ID)
 	c.State.Status = container.StatusRemoving
 	if err := c.Save(); err != nil {
 		return err
@@ -933,6 +968,7 @@ func (d *Daemon) handleExit(x monitor.Exit) {
 		d.monitor.Forget(x.ID, "")
 		return
 	}
+	d.stopHealthcheck(c.ID)
 	oom := false
 	if rc, err := d.rt.Load(c.ID); err == nil {
 		if n, err := rc.OOMKills(); err == nil && n > 0 {

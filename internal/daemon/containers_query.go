@@ -113,6 +113,12 @@ func (d *Daemon) summary(c *container.Container, o ListOptions, before, since ti
 		match("exited", func(v string) bool { return st == container.StatusExited && strconv.Itoa(c.State.ExitCode) == v }) &&
 		match("ancestor", func(v string) bool { return d.isAncestor(c, v) }) &&
 		match("network", func(v string) bool { return onNetwork(c, v) }) &&
+		match("health", func(v string) bool {
+			if c.State.Health == nil || !c.Running() {
+				return v == string(ctypes.NoHealthcheck)
+			}
+			return v == string(c.State.Health.Status)
+		}) &&
 		match("label", func(v string) bool {
 			k, val, has := strings.Cut(v, "=")
 			lv, ok := c.Config.Labels[k]
@@ -154,6 +160,9 @@ func (d *Daemon) summary(c *container.Container, o ListOptions, before, since ti
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	s.NetworkSettings = networkSummary(c)
+	if h := c.State.Health; h != nil {
+		s.Health = &ctypes.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
 	return s, true
 }
 
@@ -171,7 +180,16 @@ func statusText(c *container.Container) string {
 	s := c.State
 	switch s.Status {
 	case container.StatusRunning:
-		return "Up " + humanDuration(time.Since(s.StartedAt))
+		up := "Up " + humanDuration(time.Since(s.StartedAt))
+		if s.Health != nil {
+			switch s.Health.Status {
+			case ctypes.Starting:
+				up += " (health: starting)"
+			default:
+				up += " (" + string(s.Health.Status) + ")"
+			}
+		}
+		return up
 	case container.StatusPaused:
 		return "Up " + humanDuration(time.Since(s.StartedAt)) + " (Paused)"
 	case container.StatusRestarting:

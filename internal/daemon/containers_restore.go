@@ -236,6 +236,13 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 		} else {
 			c.State.Status = container.StatusRunning
 		}
+		if healthConfig(c) != nil {
+			last := c.State.Health
+			d.startHealthcheck(c)
+			if last != nil {
+				c.State.Health = last // the probes go on from where they were
+			}
+		}
 		c.Save()
 		c.Unlock()
 		return

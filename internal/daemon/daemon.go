@@ -104,6 +104,7 @@ type Daemon struct {
 	cancel     context.CancelFunc
 	containers *container.Store
 	cs         *containerState
+	health     healthChecks
 	rt         *runtime.Runtime
 	monitor    *monitor.Client
 }

@@ -729,3 +729,52 @@ func TestSystemPrune(t *testing.T) {
 	}
 	e.must("rm", "-f", "-v", "keep")
 }
+
+// Health checks run as docker's do: starting, then healthy after a
+// passing probe (ps shows it, the health filter finds it, events say
+// so); failing probes make it unhealthy after the retries; an image's
+// HEALTHCHECK applies unless the container overrides it.
+func TestHealthcheck(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	e.must("run", "-d", "--name", "hc", "--health-cmd", "test -e /tmp/ok && echo fine", "--health-interval", "200ms",
+		"--health-retries", "2", "busybox", "sleep", "1000")
+	waitHealth := func(name, want string) {
+		t.Helper()
+		var got string
+		for range 150 {
+			if got = strings.TrimSpace(e.must("inspect", "-f", "{{.State.Health.Status}}", name)); got == want {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: health %q, want %q", name, got, want)
+	}
+	waitHealth("hc", "unhealthy")
+	if s := e.must("ps", "--format", "{{.Status}}", "--filter", "name=hc"); !strings.Contains(s, "(unhealthy)") {
+		t.Errorf("ps status: %q", s)
+	}
+	e.must("exec", "hc", "touch", "/tmp/ok")
+	waitHealth("hc", "healthy")
+	if s := e.must("ps", "-q", "--filter", "health=healthy"); strings.TrimSpace(s) == "" {
+		t.Error("the health filter does not find the healthy container")
+	}
+	log := e.must("inspect", "-f", "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}}|{{end}}", "hc")
+	if !strings.Contains(log, "0:fine\n|") || !strings.Contains(log, "1:|") {
+		t.Errorf("health log: %q", log)
+	}
+	if ev := e.must("events", "--since", "1h", "--until", "0s", "--filter", "container=hc", "--format", "{{.Action}}"); !strings.Contains(ev, "health_status: unhealthy") || !strings.Contains(ev, "health_status: healthy") {
+		t.Errorf("events: %q", ev)
+	}
+	e.must("rm", "-f", "hc")
+
+	// From the image, overridden by --no-healthcheck.
+	e.must("build", "-q", "-t", "withhc", buildContext(t, "FROM busybox\nHEALTHCHECK --interval=200ms CMD true\n"))
+	e.must("run", "-d", "--name", "img", "withhc", "sleep", "1000")
+	waitHealth("img", "healthy")
+	e.must("run", "-d", "--name", "nohc", "--no-healthcheck", "withhc", "sleep", "1000")
+	if h := e.must("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", "nohc"); strings.TrimSpace(h) != "none" {
+		t.Errorf("--no-healthcheck: %q", h)
+	}
+	e.must("rm", "-f", "img", "nohc")
+}

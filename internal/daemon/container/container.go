@@ -56,6 +56,8 @@ type State struct {
 	// ManuallyStopped: stopped by a user (stop, kill); restart policies
 	// other than "always" leave it stopped, even across daemon restarts.
 	ManuallyStopped bool `json:",omitempty"`
+	// Health is the health check's state, for containers that have one.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is one container's record.
@@ -171,6 +173,11 @@ func (c *Container) InspectState() *container.State {
 	}
 	if !c.Running() {
 		st.Pid = 0
+	}
+	if s.Health != nil {
+		h := *s.Health
+		h.Log = append([]*container.HealthcheckResult(nil), s.Health.Log...)
+		st.Health = &h
 	}
 	return st
 }
