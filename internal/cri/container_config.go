@@ -31,6 +31,9 @@ func engineConfig(cfg *runtimeapi.ContainerConfig, sb *sandbox, imageRef string)
 		StdinOnce:  cfg.StdinOnce,
 		Hostname:   podCfg.GetHostname(),
 		Labels:     map[string]string{labelKind: "container", labelSandbox: sb.ID},
+		// kubelet runs its own probes: an image's HEALTHCHECK is not
+		// run for a pod's container (containerd does not either).
+		Healthcheck: &ctypes.HealthConfig{Test: []string{"NONE"}},
 	}
 	if len(cfg.Command) > 0 {
 		c.Entrypoint = cfg.Command
