@@ -23,20 +23,7 @@ func newNetworkLs(c *CLI) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			fl, err := parseFilterFlags(filters)
-			if err != nil {
-				return err
-			}
-			if format == "" && !quiet {
-				format = configFormat("networksFormat")
-			}
-			var lf *listFormat
-			if !quiet {
-				if lf, err = parseListFormat(format, networkTable); err != nil {
-					return err
-				}
-			}
-			cl, err := c.client(ctx)
+			fl, lf, cl, err := listSetup(cmd, c, filters, quiet, format, "networksFormat", networkTable)
 			if err != nil {
 				return err
 			}

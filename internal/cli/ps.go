@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docker/go-units"
+	"github.com/hako-dev/hako/internal/client"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 )
@@ -264,6 +265,30 @@ func displayPorts(ports []container.PortSummary) string {
 		result = append(result, str(k, open[k]))
 	}
 	return strings.Join(append(result, mapped...), ", ")
+}
+
+// listSetup is what the ls verbs do before they ask the daemon: parse
+// --filter, and unless quiet the output format (--format, else the CLI
+// config's configKey, else table); then connect.
+func listSetup(cmd *cobra.Command, c *CLI, filters []string, quiet bool, format, configKey, table string) (map[string][]string, *listFormat, *client.Client, error) {
+	fl, err := parseFilterFlags(filters)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var lf *listFormat
+	if !quiet {
+		if format == "" {
+			format = configFormat(configKey)
+		}
+		if lf, err = parseListFormat(format, table); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	cl, err := c.client(ctxOf(cmd))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return fl, lf, cl, nil
 }
 
 // labeled gives a list row docker's {{.Label "KEY"}}: the label's value,

@@ -24,20 +24,7 @@ func newVolumeLs(c *CLI) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			fl, err := parseFilterFlags(filters)
-			if err != nil {
-				return err
-			}
-			if format == "" && !quiet {
-				format = configFormat("volumesFormat")
-			}
-			var lf *listFormat
-			if !quiet {
-				if lf, err = parseListFormat(format, volumeTable); err != nil {
-					return err
-				}
-			}
-			cl, err := c.client(ctx)
+			fl, lf, cl, err := listSetup(cmd, c, filters, quiet, format, "volumesFormat", volumeTable)
 			if err != nil {
 				return err
 			}

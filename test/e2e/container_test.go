@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -615,8 +614,6 @@ func TestContainerConcurrentRuns(t *testing.T) {
 	e.assertClean()
 }
 
-var _ = io.Discard
-
 // The real docker CLI drives hako's containers: run (attached, detached,
 // --rm, exit codes), exec, logs, cp, inspect, stop, wait, rm.
 func TestContainerDockerCLI(t *testing.T) {
@@ -626,21 +623,8 @@ func TestContainerDockerCLI(t *testing.T) {
 	e := newHakoEnv(t)
 	e.busybox()
 	docker := func(args ...string) (string, int) {
-		cmd := exec.Command("docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("docker %v: %v", args, err)
-		}
-		if code != 0 {
-			t.Logf("docker %v: exit %d: %s", args, code, errOut.String())
-		}
-		return out.String(), code
+		out, _, code := e.docker(args...)
+		return out, code
 	}
 	if out, code := docker("run", "--rm", "busybox", "echo", "hello"); out != "hello\n" || code != 0 {
 		t.Fatalf("docker run: %q %d", out, code)
@@ -777,4 +761,25 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("--no-healthcheck: %q", h)
 	}
 	e.must("rm", "-f", "img", "nohc")
+}
+
+// docker runs the real docker CLI against the test's daemon and returns
+// its stdout, stderr and exit status (a failure is logged).
+func (e *hakoEnv) docker(args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("docker %v: %v", args, err)
+	}
+	if code != 0 {
+		e.t.Logf("docker %v: exit %d: %s", args, code, errOut.String())
+	}
+	return out.String(), errOut.String(), code
 }

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -559,21 +557,8 @@ func TestNetworkDockerCLI(t *testing.T) {
 	e := newHakoEnv(t)
 	e.busybox()
 	docker := func(args ...string) (string, int) {
-		cmd := exec.Command("docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("docker %v: %v", args, err)
-		}
-		if code != 0 {
-			t.Logf("docker %v: exit %d: %s", args, code, errOut.String())
-		}
-		return out.String() + errOut.String(), code
+		out, errOut, code := e.docker(args...)
+		return out + errOut, code
 	}
 	if _, code := docker("network", "create", "--subnet", "10.213.41.0/24", "dnet"); code != 0 {
 		t.Fatal("docker network create failed")

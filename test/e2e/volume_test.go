@@ -298,20 +298,7 @@ func TestVolumeDockerCLI(t *testing.T) {
 	}
 	e := newHakoEnv(t)
 	e.busybox()
-	docker := func(args ...string) (string, string, int) {
-		cmd := exec.Command("docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock())
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("docker %v: %v", args, err)
-		}
-		return out.String(), errOut.String(), code
-	}
+	docker := e.docker
 	if out, errOut, code := docker("volume", "create", "--label", "a=b", "dvol"); out != "dvol\n" || code != 0 {
 		t.Fatalf("docker volume create: %q %q", out, errOut)
 	}
