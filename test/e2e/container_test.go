@@ -783,3 +783,25 @@ func (e *hakoEnv) docker(args ...string) (string, string, int) {
 	}
 	return out.String(), errOut.String(), code
 }
+
+// A --rm container's overlay is mounted volatile (its unmount does not
+// sync the host's filesystem); a kept container's is not.
+func TestContainerRmVolatileOverlay(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	root := func(args ...string) string {
+		t.Helper()
+		out := e.must(append(append([]string{"run"}, args...), "busybox", "sh", "-c", "grep ' / / ' /proc/self/mountinfo")...)
+		if !strings.Contains(out, "overlay") {
+			t.Skipf("not an overlay root: %q", out)
+		}
+		return out
+	}
+	if out := root("--rm"); !strings.Contains(out, "volatile") {
+		t.Errorf("--rm root mount without volatile: %q", out)
+	}
+	if out := root("--name", "kept"); strings.Contains(out, "volatile") {
+		t.Errorf("a kept container's root mount is volatile: %q", out)
+	}
+	e.must("rm", "kept")
+}
