@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package trampoline
+
+var elf []byte
