@@ -10,6 +10,7 @@ import (
 
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
+	"github.com/hako-dev/hako/internal/runtime/forkinit"
 	"github.com/hako-dev/hako/internal/runtime/hooks"
 	"github.com/hako-dev/hako/internal/runtime/linux"
 	"github.com/hako-dev/hako/internal/runtime/process"
@@ -42,6 +43,9 @@ type Created struct {
 	// and no console socket was given.
 	Console *os.File
 	child   *process.Child
+	// forked is the compiled init when the init is a forked child
+	// (package forkinit) rather than the re-executed runtime binary.
+	forked *forkinit.Init
 }
 
 // Create creates a container that waits for Start.
@@ -57,7 +61,7 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 	if err != nil {
 		return nil, err
 	}
-	s, _, err := spec.Load(bundle)
+	s, raw, err := spec.Load(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -90,9 +94,7 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		Rootfs:  spec.RootfsPath(s, bundle),
 		Created: time.Now().UTC(),
 	}}
-	if err := c.st.setSpec(s); err != nil {
-		return nil, err
-	}
+	c.st.setSpecRaw(s, raw)
 	defer func() {
 		if retErr != nil {
 			retErr = errors.Join(retErr, c.cleanupFailed())
@@ -147,6 +149,17 @@ func (r *Runtime) create(id string, o *CreateOptions, viaFifo bool) (_ *Created,
 		}
 		defer fifo.Close()
 		sp.Fifo = fifo
+	}
+
+	mode := forkinit.Run
+	if viaFifo {
+		mode = forkinit.Create
+	}
+	if forkinit.Unsupported(s, mode) == "" {
+		res, err := r.createForked(c, s, sp, o, mode, unshareCgroupNS)
+		if !errors.Is(err, forkinit.ErrFallback) {
+			return res, err
+		}
 	}
 
 	// The cgroup and the init's process start (~1.5 ms) overlap where

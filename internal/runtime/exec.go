@@ -1,12 +1,14 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"syscall"
 
 	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/runtime/forkinit"
 	"github.com/hako-dev/hako/internal/runtime/linux"
 	"github.com/hako-dev/hako/internal/runtime/process"
 	"github.com/hako-dev/hako/internal/runtime/spec"
@@ -110,6 +112,12 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 	// The container may have exited meanwhile: check before and after.
 	if !linux.ProcessAlive(c.st.Pid, c.st.PidStart) {
 		return nil, c.notRunning("exec in", StatusStopped)
+	}
+	if forkinit.Unsupported(s, forkinit.Exec) == "" {
+		p, err := c.execForked(s, sp, o, entry)
+		if !errors.Is(err, forkinit.ErrFallback) {
+			return p, err
+		}
 	}
 	child, err := process.Start(sp)
 	if err != nil {

@@ -103,6 +103,9 @@ var forwardedSignals = []os.Signal{
 // startRun lets the init of a container created for run go on, and waits
 // until it has executed the container process.
 func (c *Created) startRun() error {
+	if c.forked != nil {
+		return c.startForked()
+	}
 	child := c.child
 	if err := child.Conn.Send(&process.Message{Type: process.MsgStart}); err != nil {
 		return c.initDied(child, err)

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/runtime/forkinit"
 	"github.com/hako-dev/hako/internal/runtime/hooks"
+	"github.com/hako-dev/hako/internal/runtime/sysprog"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,6 +58,15 @@ func (c *Container) Start() error {
 	}
 	initErr := readInitError(p)
 	os.Remove(p)
+	if rec, ok := execRecord(initErr); ok {
+		// The forked init's trampoline could not execute the process.
+		m := c.st.meta()
+		if m.Process != nil && len(m.Process.Args) > 0 {
+			ce := forkinit.ExecFailure(m.Process, c.st.Rootfs, unix.Errno(rec.Errno))
+			return fmt.Errorf("start container %q: %w", c.st.ID, ce)
+		}
+		return fmt.Errorf("start container %q: exec: %v", c.st.ID, unix.Errno(rec.Errno))
+	}
 	if initErr != "" {
 		return fmt.Errorf("start container %q: %s", c.st.ID, initErr)
 	}
@@ -94,4 +106,15 @@ func (c *Container) poststart() error {
 		return fmt.Errorf("container %q stopped: %w", c.st.ID, err)
 	}
 	return nil
+}
+
+// execRecord recognizes the record the trampoline writes into exec.fifo
+// when it cannot execute the container's process.
+func execRecord(s string) (sysprog.Record, bool) {
+	var rec sysprog.Record
+	if len(s) != int(unsafe.Sizeof(rec)) {
+		return rec, false
+	}
+	rec = *(*sysprog.Record)(unsafe.Pointer(unsafe.StringData(s)))
+	return rec, rec.Magic == sysprog.ExecMagic
 }

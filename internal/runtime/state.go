@@ -73,6 +73,12 @@ func (s *savedState) hasConfig() bool {
 	return len(s.Config) > 0 && string(s.Config) != "null"
 }
 
+// setSpecRaw saves sp as the configuration, raw being the JSON it was
+// decoded from (re-encoding costs the cold encoder's type analysis).
+func (s *savedState) setSpecRaw(sp *specs.Spec, raw []byte) {
+	s.Config, s.decoded, s.part = raw, sp, nil
+}
+
 // setSpec saves sp as the configuration.
 func (s *savedState) setSpec(sp *specs.Spec) error {
 	b, err := json.Marshal(sp)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,9 +18,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CVE-2019-5736: while the container's init runs the runtime binary, its
-// /proc/PID/exe leads to that binary. A container that keeps a reference
-// and writes through it once the runtime is gone must not change it.
+// CVE-2019-5736: while the container's init waits for "start", its
+// /proc/PID/exe must not lead to a writable runtime binary. A container that
+// keeps a reference and writes through it once the runtime is gone must not
+// change the runtime. The init is either the runtime's forked child, which
+// has executed hako's trampoline from a sealed memfd by then, or the
+// re-executed runtime binary, run from a detached read-only bind mount.
 func TestRuntimeCannotOverwriteRuntimeBinary(t *testing.T) {
 	r := newRT(t)
 	// A private copy of the runtime: if the defence failed, only this copy
@@ -36,31 +40,46 @@ func TestRuntimeCannotOverwriteRuntimeBinary(t *testing.T) {
 	sum := sha256.Sum256(data)
 	r.bin = bin
 
-	b := testutil.Bundle(t, testutil.Spec(t, "true"))
-	cid := id(t)
-	r.must("create", "--bundle", b, cid)
-	st := r.state(cid)
-	// What the exploit does from inside: hold the init's exe ...
-	exe, err := os.OpenFile(filepath.Join("/proc", strconv.Itoa(st.Pid), "exe"), unix.O_PATH, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exe.Close()
-	// ... wait until no process runs the binary any more ...
-	r.must("delete", "-f", cid)
-	// ... and reopen it for writing.
-	f, err := os.OpenFile(filepath.Join("/proc/self/fd", strconv.Itoa(int(exe.Fd()))), os.O_WRONLY, 0)
-	if err == nil {
-		f.Write([]byte("pwned"))
-		f.Close()
-		t.Fatal("the runtime binary was opened for writing through the container init's exe")
-	}
-	if !errors.Is(err, syscall.EROFS) {
-		t.Errorf("write through exe failed with %v, want EROFS (read-only sealed copy)", err)
-	}
-	after, _ := os.ReadFile(bin)
-	if sha256.Sum256(after) != sum {
-		t.Fatal("the runtime binary changed")
+	for _, tc := range []struct {
+		name string
+		term bool // a terminal makes the runtime re-execute itself as the init
+	}{{"forked init", false}, {"re-executed init", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testutil.Spec(t, "true")
+			args := []string{"create"}
+			if tc.term {
+				s.Process.Terminal = true
+				args = append(args, "--console-socket", consoleSink(t))
+			}
+			b := testutil.Bundle(t, s)
+			cid := id(t)
+			r.must(append(args, "--bundle", b, cid)...)
+			st := r.state(cid)
+			// What the exploit does from inside: hold the init's exe ...
+			exe, err := os.OpenFile(filepath.Join("/proc", strconv.Itoa(st.Pid), "exe"), unix.O_PATH, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer exe.Close()
+			// ... wait until no process runs the binary any more ...
+			r.must("delete", "-f", cid)
+			// ... and reopen it for writing.
+			f, err := os.OpenFile(filepath.Join("/proc/self/fd", strconv.Itoa(int(exe.Fd()))), os.O_WRONLY, 0)
+			if err == nil {
+				// A sealed memfd opens, and refuses every write.
+				_, werr := f.Write([]byte("pwned"))
+				f.Close()
+				if werr == nil {
+					t.Fatal("wrote through the container init's exe")
+				}
+			} else if !errors.Is(err, syscall.EROFS) {
+				t.Errorf("opening the init's exe for writing failed with %v, want EROFS (read-only bind mount)", err)
+			}
+			after, _ := os.ReadFile(bin)
+			if sha256.Sum256(after) != sum {
+				t.Fatal("the runtime binary changed")
+			}
+		})
 	}
 }
 
@@ -138,4 +157,40 @@ func TestRuntimeSymlinkMountDestination(t *testing.T) {
 		t.Errorf("the symlink target was not created inside the rootfs: %v", err)
 	}
 	_ = bytes.MinRead
+}
+
+// consoleSink listens on a console socket and holds the terminal master
+// a create sends to it until the test ends (closing it would hang up the
+// init); it returns the socket's path.
+func consoleSink(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []int, 1)
+	t.Cleanup(func() {
+		l.Close()
+		for _, fd := range <-got {
+			unix.Close(fd)
+		}
+	})
+	go func() {
+		var fds []int
+		defer func() { got <- fds }()
+		l.SetDeadline(time.Now().Add(20 * time.Second))
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		if _, oobn, _, _, err := c.ReadMsgUnix(buf, oob); err == nil {
+			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+				fds, _ = unix.ParseUnixRights(&msgs[0])
+			}
+		}
+	}()
+	return sock
 }

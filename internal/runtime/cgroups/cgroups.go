@@ -134,6 +134,28 @@ func StartsInside(m Manager) bool {
 	return false
 }
 
+// TasksFiles returns the cgroup v1 "tasks" files a process writes "0" to
+// to join the container's cgroup (once it exists), as Entry opens them;
+// none on cgroup v2.
+func TasksFiles(m Manager) []string {
+	if m, ok := m.(*v1); ok {
+		return m.tasksFiles()
+	}
+	return nil
+}
+
+// CloneIntoPath returns the cgroup2 directory a process starts in with
+// CLONE_INTO_CGROUP (see StartsInside), or "".
+func CloneIntoPath(m Manager) string {
+	switch m := m.(type) {
+	case *v2:
+		return m.dir
+	case *v1:
+		return m.unified
+	}
+	return ""
+}
+
 // Entry is how a starting process enters a container's cgroup.
 type Entry struct {
 	// CloneInto is a cgroup2 directory (O_PATH) to start the process in

@@ -97,7 +97,7 @@ func (m *v1) Create(r *specs.LinuxResources) error {
 		return err
 	}
 	for _, d := range m.dirs() {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := mkdirAll(d); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", d, unwrapPath(err))
 		}
 	}
@@ -179,19 +179,10 @@ func (m *v1) Entry() (_ *Entry, retErr error) {
 			e.Close()
 		}
 	}()
-	seen := map[string]bool{}
-	dirs := make([]string, 0, len(m.paths))
-	for _, d := range m.paths {
-		if !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
-		}
-	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
-		fd, err := unix.Open(d+"/tasks", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	for _, t := range m.tasksFiles() {
+		fd, err := unix.Open(t, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, fmt.Errorf("open cgroup %s: %w", d, err)
+			return nil, fmt.Errorf("open cgroup %s: %w", path.Dir(t), err)
 		}
 		e.Tasks = append(e.Tasks, fd)
 	}
@@ -395,4 +386,101 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// tasksFiles lists the "tasks" file of each of the container's v1
+// directories, once each.
+func (m *v1) tasksFiles() []string {
+	seen := map[string]bool{}
+	dirs := make([]string, 0, len(m.paths))
+	for _, d := range m.paths {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	sort.Strings(dirs)
+	for i, d := range dirs {
+		dirs[i] = d + "/tasks"
+	}
+	return dirs
+}
+
+// mkdirAll is os.MkdirAll for a cgroup directory whose parent usually
+// exists: one mkdir instead of a stat of each ancestor first.
+func mkdirAll(d string) error {
+	err := unix.Mkdir(d, 0o755)
+	if err == nil || err == unix.EEXIST {
+		return nil
+	}
+	return os.MkdirAll(d, 0o755)
+}
+
+// SelfJoin is how a process makes and joins a container's cgroup v1
+// directories itself, while Create runs in the runtime: the container's
+// init does, so that neither waits for the other. The directories are
+// made with mkdir (EEXIST is fine: whoever comes second finds them), the
+// cpuset gets its final CPUs and memory nodes (a task cannot join an
+// empty cpuset, and Create writes the same values), then each "tasks"
+// file gets "0".
+type SelfJoin struct {
+	// Mkdirs are the directories to make, parents first.
+	Mkdirs []string
+	// Cpuset is the container's cpuset directory ("" when none), with
+	// the values Cpus and Mems it must hold.
+	Cpuset, Cpus, Mems string
+	// Tasks are the "tasks" files to write "0" to.
+	Tasks []string
+}
+
+// PrepareSelfJoin returns how to make and join m's directories, or nil
+// when the process must wait for Create: cgroup v2 or a hybrid host (the
+// process starts inside with CLONE_INTO_CGROUP), or a cpuset whose parent
+// has no CPUs or memory nodes of its own to inherit.
+func PrepareSelfJoin(m Manager, r *specs.LinuxResources) *SelfJoin {
+	v, ok := m.(*v1)
+	if !ok || v.unified != "" {
+		return nil
+	}
+	j := &SelfJoin{Tasks: v.tasksFiles()}
+	seen := map[string]bool{}
+	for _, d := range v.dirs() {
+		var missing []string
+		for p := d; ; p = filepath.Dir(p) {
+			if seen[p] || p == "/" || p == "." {
+				break
+			}
+			if _, err := os.Stat(p); err == nil {
+				break
+			}
+			missing = append(missing, p)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			seen[missing[i]] = true
+			j.Mkdirs = append(j.Mkdirs, missing[i])
+		}
+	}
+	if d := v.paths["cpuset"]; d != "" {
+		parent := filepath.Dir(d)
+		if !seen[d] || seen[parent] {
+			// An existing cpuset keeps its values; a new parent cpuset
+			// would need filling too: Create does both.
+			return nil
+		}
+		cpus, err1 := readFile(parent, "cpuset.cpus")
+		mems, err2 := readFile(parent, "cpuset.mems")
+		if err1 != nil || err2 != nil || cpus == "" || mems == "" {
+			return nil
+		}
+		if r != nil && r.CPU != nil {
+			if r.CPU.Cpus != "" {
+				cpus = r.CPU.Cpus
+			}
+			if r.CPU.Mems != "" {
+				mems = r.CPU.Mems
+			}
+		}
+		j.Cpuset, j.Cpus, j.Mems = d, cpus, mems
+	}
+	return j
 }

@@ -133,23 +133,15 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// execErr turns an execve failure into a message that says what to do, as
-// crun does, and a shell-like status: 127 for not found, 126 otherwise.
+// execErr reports a failed execve of file (see process.ExecFailure).
 func execErr(file string, err error) error {
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		if _, serr := os.Stat(file); serr == nil {
-			return &execError{127, fmt.Sprintf("exec %q: no such file or directory (the program exists: is its interpreter or dynamic loader missing from the image, or does a script have DOS line endings?)", file)}
-		}
-		return &execError{127, fmt.Sprintf("exec %q: no such file or directory", file)}
-	case errors.Is(err, unix.EACCES):
-		return &execError{126, fmt.Sprintf("exec %q: permission denied (is it executable, and on a filesystem mounted without noexec?)", file)}
-	case errors.Is(err, unix.ENOEXEC):
-		return &execError{126, fmt.Sprintf("exec %q: exec format error (built for another architecture, or a script without a #! line?)", file)}
-	case errors.Is(err, unix.EISDIR):
-		return &execError{126, fmt.Sprintf("exec %q: is a directory", file)}
+	exists := false
+	if errors.Is(err, unix.ENOENT) {
+		_, serr := os.Stat(file)
+		exists = serr == nil
 	}
-	return &execError{126, fmt.Sprintf("exec %q: %v", file, err)}
+	ce := process.ExecFailure(file, err, exists)
+	return &execError{ce.Code, ce.Msg}
 }
 
 // setupConsole creates the container's terminal and makes it the

@@ -211,16 +211,26 @@ func fdOf(f *os.File) uintptr {
 }
 
 // startIn starts cmd from a thread that first entered the namespaces in
-// joins (and a new time namespace with offsets). That thread is never
-// unlocked, so it dies with its goroutine instead of serving other
-// goroutines in foreign namespaces.
+// joins (and a new time namespace with offsets).
 func startIn(path string, argv []string, attr *syscall.ProcAttr, joins []Join, offsets map[string]TimeOffset) (int, error) {
+	var pid int
+	err := RunIn(joins, offsets, func() (err error) {
+		pid, err = syscall.ForkExec(path, argv, attr)
+		return err
+	})
+	return pid, startErr(err)
+}
+
+// RunIn runs start (which forks) on a thread that first entered the
+// namespaces in joins (and a new time namespace with offsets), so that
+// the child starts in them. That thread is never unlocked, so it dies
+// with its goroutine instead of serving other goroutines in foreign
+// namespaces. Without joins, start runs on the calling goroutine.
+func RunIn(joins []Join, offsets map[string]TimeOffset, start func() error) error {
 	if len(joins) == 0 && offsets == nil {
-		pid, err := syscall.ForkExec(path, argv, attr)
-		return pid, startErr(err)
+		return start()
 	}
 	type result struct {
-		pid int
 		err error
 	}
 	resc := make(chan result, 1)
@@ -245,11 +255,9 @@ func startIn(path string, argv []string, attr *syscall.ProcAttr, joins []Join, o
 				return
 			}
 		}
-		pid, err := syscall.ForkExec(path, argv, attr)
-		resc <- result{pid, startErr(err)}
+		resc <- result{start()}
 	}()
-	r := <-resc
-	return r.pid, r.err
+	return (<-resc).err
 }
 
 func newTimeNS(offsets map[string]TimeOffset) error {

@@ -72,7 +72,7 @@ func remountReadonly(p string) error {
 	var st unix.Statfs_t
 	flags := uintptr(unix.MS_RDONLY)
 	if err := unix.Statfs(p, &st); err == nil {
-		flags |= lockedFlags(st.Flags)
+		flags |= LockedFlags(st.Flags)
 	}
 	err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 	if err != nil {

@@ -99,15 +99,16 @@ func remountBind(root int, dest string, flags, clear uintptr) error {
 	p := linux.FdPath(fd)
 	var st unix.Statfs_t
 	if err := unix.Statfs(p, &st); err == nil {
-		flags |= lockedFlags(st.Flags) &^ clear
+		flags |= LockedFlags(st.Flags) &^ clear
 	}
 	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|flags, ""); err != nil {
-		return fmt.Errorf("remount with flags %s: %w", flagNames(flags), err)
+		return fmt.Errorf("remount with flags %s: %w", FlagNames(flags), err)
 	}
 	return nil
 }
 
-func lockedFlags(st int64) uintptr {
+// LockedFlags turns statfs flags into the MS_* flags a bind remount must keep.
+func LockedFlags(st int64) uintptr {
 	var f uintptr
 	for _, m := range []struct {
 		st   int64
@@ -192,7 +193,8 @@ func unwrap(err error) error {
 	return err
 }
 
-func flagNames(f uintptr) string {
+// FlagNames names MS_* flags as mount options, for messages.
+func FlagNames(f uintptr) string {
 	names := ""
 	for _, n := range []struct {
 		flag uintptr

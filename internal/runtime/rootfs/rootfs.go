@@ -98,11 +98,11 @@ func Prepare(c *Config) error {
 	bindDev := false
 	for i := range c.Spec.Mounts {
 		m := &c.Spec.Mounts[i]
-		if m.Destination == "/dev" && isBind(m) {
+		if m.Destination == "/dev" && IsBind(m) {
 			bindDev = true
 		}
 		if err := doMount(c, root, m); err != nil {
-			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, describeSource(m), m.Destination, err)
+			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, DescribeSource(m), m.Destination, err)
 		}
 	}
 	if !bindDev {
@@ -130,14 +130,16 @@ func privateParentMount(p string) error {
 	}
 }
 
-func describeSource(m *specs.Mount) string {
+// DescribeSource names a mount by its source, or its type.
+func DescribeSource(m *specs.Mount) string {
 	if m.Source != "" {
 		return m.Source
 	}
 	return m.Type
 }
 
-func isBind(m *specs.Mount) bool {
+// IsBind reports whether m is a bind mount.
+func IsBind(m *specs.Mount) bool {
 	if m.Type == "bind" || m.Type == "rbind" {
 		return true
 	}

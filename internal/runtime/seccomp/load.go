@@ -126,3 +126,35 @@ func SupportedFlags() []string {
 	}
 	return out
 }
+
+// Prepared is a filter ready to be installed by a process that cannot run
+// Go code (the runtime's forked init, package sysprog): the arguments of
+// seccomp(2), checked against the kernel beforehand. Flags carries
+// SECCOMP_FILTER_FLAG_SPEC_ALLOW where wanted; a kernel that refuses it
+// (EINVAL, before 4.17) gets FallbackFlags.
+type Prepared struct {
+	Prog          *unix.SockFprog
+	Flags         uintptr
+	FallbackFlags uintptr
+}
+
+// Prepare checks what Load would check before installing f, for a filter
+// without SCMP_ACT_NOTIFY.
+func (f *Filter) Prepare() (*Prepared, error) {
+	if f.notify {
+		return nil, fmt.Errorf("SCMP_ACT_NOTIFY needs the seccomp agent protocol: %w", errdefs.ErrNotImplemented)
+	}
+	if f.log && !actionAvail(unix.SECCOMP_RET_LOG) {
+		return nil, fmt.Errorf("SCMP_ACT_LOG: not supported by this kernel (Linux 4.14 or later): %w", errdefs.ErrNotImplemented)
+	}
+	flags := f.flags &^ unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+	if err := unsupported(flags); err != nil {
+		return nil, err
+	}
+	prog := f.prog
+	return &Prepared{
+		Prog:          &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]},
+		Flags:         flags | specAllow(f.specAllow),
+		FallbackFlags: flags,
+	}, nil
+}
