@@ -130,12 +130,26 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 		return nil, fmt.Errorf("container init exited at start: %w", err)
 	}
 	c.st.Pid, c.st.PidStart = pid, ps.StartTime
+	var console *os.File
+	defer func() {
+		if retErr != nil && console != nil {
+			console.Close()
+		}
+	}()
 	for {
-		b, err := readPacket(conn)
+		b, fds, err := readPacketFDs(conn)
 		if err != nil || len(b) != 1 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
 			return nil, forkedFailed(in, child, b, err)
 		}
 		if b[0] == 'R' {
+			if s.Process.Terminal {
+				if console, err = takeConsole(fds, o.ConsoleSocket); err != nil {
+					return nil, err
+				}
+			}
 			break
 		}
 		// 'H': the prestart and createRuntime hooks, before pivot_root.
@@ -150,7 +164,7 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 			return nil, forkedDied(in, child, err)
 		}
 	}
-	res := &Created{Container: c, child: child, forked: in}
+	res := &Created{Container: c, child: child, forked: in, Console: console}
 	if err := writeState(c.dir, c.st); err != nil {
 		return nil, err
 	}
@@ -193,17 +207,54 @@ func sendByte(conn *process.Conn) error {
 // readPacket reads one packet from the forked child: a 1-byte step, a
 // 16-byte sysprog.Record, or nothing (EOF: it executed, or died).
 func readPacket(conn *process.Conn) ([]byte, error) {
-	buf := make([]byte, 64)
+	b, fds, err := readPacketFDs(conn)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return b, err
+}
+
+// readPacketFDs reads a packet and the descriptors it carries.
+func readPacketFDs(conn *process.Conn) ([]byte, []int, error) {
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4*4))
 	for {
-		n, err := unix.Read(conn.Fd(), buf)
+		n, oobn, _, _, err := unix.Recvmsg(conn.Fd(), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return buf[:n], nil
+		var fds []int
+		if oobn > 0 {
+			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for i := range msgs {
+					if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+						fds = append(fds, f...)
+					}
+				}
+			}
+		}
+		return buf[:n], fds, nil
 	}
+}
+
+// takeConsole keeps the terminal's master side the child sent, or hands
+// it to the console socket.
+func takeConsole(fds []int, consoleSocket string) (*os.File, error) {
+	if len(fds) == 0 {
+		return nil, errors.New("the container's init sent no terminal")
+	}
+	for _, fd := range fds[1:] {
+		unix.Close(fd)
+	}
+	f := os.NewFile(uintptr(fds[0]), "console")
+	if consoleSocket == "" {
+		return f, nil
+	}
+	err := sendConsole(consoleSocket, f)
+	f.Close()
+	return nil, err
 }
 
 // forkedFailed turns what the forked child sent instead of the next step
@@ -321,8 +372,26 @@ func (c *Container) execForked(s *specs.Spec, sp *process.Spawn, o *ExecOptions,
 	}
 	childEnd.Close()
 	child := &process.Child{Conn: conn, Pid: pid, PidFD: pidfd}
+	var console *os.File
+	if s.Process.Terminal {
+		b, fds, err := readPacketFDs(conn)
+		if err != nil || len(b) != 1 || b[0] != 'T' {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, forkedFailed(in, child, b, err)
+		}
+		if console, err = takeConsole(fds, o.ConsoleSocket); err != nil {
+			child.Kill()
+			child.Wait()
+			return nil, err
+		}
+	}
 	b, err := readPacket(conn)
 	if err != nil || len(b) != 0 {
+		if console != nil {
+			console.Close()
+		}
 		return nil, forkedFailed(in, child, b, err)
 	}
 	if o.PidFile != "" {
@@ -332,5 +401,5 @@ func (c *Container) execForked(s *specs.Spec, sp *process.Spawn, o *ExecOptions,
 			return nil, err
 		}
 	}
-	return &Process{Pid: pid, child: child}, nil
+	return &Process{Pid: pid, child: child, Console: console}, nil
 }

@@ -40,7 +40,14 @@ func recvConsole(t *testing.T, l *net.UnixListener) *os.File {
 	return os.NewFile(uintptr(fds[0]), "console")
 }
 
+// Both inits (see TestRuntimeForkedAndReexecutedInitsAgree) give the
+// container a terminal.
 func TestRuntimeConsoleSocket(t *testing.T) {
+	t.Run("forked init", func(t *testing.T) { testConsoleSocket(t, false) })
+	t.Run("re-executed init", func(t *testing.T) { testConsoleSocket(t, true) })
+}
+
+func testConsoleSocket(t *testing.T, reexec bool) {
 	r := newRT(t)
 	sock := filepath.Join(t.TempDir(), "console.sock")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -51,6 +58,9 @@ func TestRuntimeConsoleSocket(t *testing.T) {
 	s := testutil.Spec(t, "sh")
 	s.Process.Terminal = true
 	s.Process.ConsoleSize = &specs.Box{Height: 33, Width: 101}
+	if reexec {
+		s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux}
+	}
 	b := testutil.Bundle(t, s)
 	cid := id(t)
 	errc := make(chan string, 1)

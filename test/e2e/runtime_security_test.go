@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,15 +40,14 @@ func TestRuntimeCannotOverwriteRuntimeBinary(t *testing.T) {
 	r.bin = bin
 
 	for _, tc := range []struct {
-		name string
-		term bool // a terminal makes the runtime re-execute itself as the init
+		name   string
+		reexec bool // a personality setting makes the runtime re-execute itself as the init
 	}{{"forked init", false}, {"re-executed init", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testutil.Spec(t, "true")
 			args := []string{"create"}
-			if tc.term {
-				s.Process.Terminal = true
-				args = append(args, "--console-socket", consoleSink(t))
+			if tc.reexec {
+				s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux}
 			}
 			b := testutil.Bundle(t, s)
 			cid := id(t)
@@ -157,40 +155,4 @@ func TestRuntimeSymlinkMountDestination(t *testing.T) {
 		t.Errorf("the symlink target was not created inside the rootfs: %v", err)
 	}
 	_ = bytes.MinRead
-}
-
-// consoleSink listens on a console socket and holds the terminal master
-// a create sends to it until the test ends (closing it would hang up the
-// init); it returns the socket's path.
-func consoleSink(t *testing.T) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan []int, 1)
-	t.Cleanup(func() {
-		l.Close()
-		for _, fd := range <-got {
-			unix.Close(fd)
-		}
-	})
-	go func() {
-		var fds []int
-		defer func() { got <- fds }()
-		l.SetDeadline(time.Now().Add(20 * time.Second))
-		c, err := l.AcceptUnix()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
-		if _, oobn, _, _, err := c.ReadMsgUnix(buf, oob); err == nil {
-			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
-				fds, _ = unix.ParseUnixRights(&msgs[0])
-			}
-		}
-	}()
-	return sock
 }

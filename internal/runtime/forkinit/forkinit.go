@@ -13,10 +13,10 @@
 // the runtime's binary while the container can reach it (CVE-2019-5736).
 //
 // What the program cannot express falls back to initproc: Unsupported
-// says why. That is user namespaces, time namespaces, a terminal,
-// createContainer and startContainer hooks, a seccomp agent, and the
-// rarer process settings (personality, scheduler, I/O priority, CPU
-// affinity, memory policy, AppArmor and SELinux labels).
+// says why. That is user namespaces, time namespaces, createContainer and
+// startContainer hooks, a seccomp agent, and the rarer process settings
+// (personality, scheduler, I/O priority, CPU affinity, memory policy,
+// AppArmor and SELinux labels).
 package forkinit
 
 import (
@@ -103,8 +103,6 @@ func Unsupported(s *specs.Spec, mode Mode) string {
 		return "no process"
 	}
 	switch {
-	case p.Terminal:
-		return "terminal"
 	case p.ApparmorProfile != "" || p.SelinuxLabel != "":
 		return "security labels"
 	case p.IOPriority != nil || p.Scheduler != nil || p.ExecCPUAffinity != nil:
@@ -514,10 +512,24 @@ func Compile(c *Config) (_ *Init, retErr error) {
 			return nil, err
 		}
 	}
+	console := -1
+	if s.Process.Terminal {
+		console = at(len(keeps))
+		k.console(console)
+	}
 	if err := k.process(in); err != nil {
 		return nil, err
 	}
-	if c.Mode != Exec {
+	switch {
+	case console >= 0:
+		// "R" (or "T" for exec) carries the terminal's master side.
+		tag := "R"
+		if c.Mode == Exec {
+			tag = "T"
+		}
+		k.sendFD("report ready", syncArg, tag, console)
+		p.Sys("close", unix.SYS_CLOSE, sysprog.Imm(console))
+	case c.Mode != Exec:
 		p.Sys("report ready", unix.SYS_WRITE, syncArg, sysprog.Str("R"), sysprog.Imm(1))
 	}
 	argv, envp, err := k.argv(in)
@@ -526,6 +538,44 @@ func Compile(c *Config) (_ *Init, retErr error) {
 	}
 	p.Sys("execute the trampoline", unix.SYS_EXECVEAT, sysprog.Imm(at(memIdx)), sysprog.Str(""), argv, envp, sysprog.Imm(unix.AT_EMPTY_PATH))
 	return in, nil
+}
+
+// console creates the process's terminal in the container's devpts and
+// makes it the controlling terminal and stdio, as initproc's setupConsole;
+// the master side is left at descriptor fd for the runtime.
+func (k *compiler) console(fd int) {
+	p := k.s.Process
+	m, peer := k.slot(), k.slot()
+	k.sys2("create console", "open /dev/ptmx", unix.SYS_OPENAT, sysprog.Imm(unix.AT_FDCWD), sysprog.Str("/dev/ptmx"), sysprog.Imm(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)).OutTo(m)
+	zero := new(int32)
+	k.sys2("create console", "unlock pty", unix.SYS_IOCTL, sysprog.Fd(m), sysprog.Imm(unix.TIOCSPTLCK), k.ptr(zero, unsafe.Pointer(zero)))
+	// TIOCGPTPEER (Linux 4.13) opens the peer without a path lookup.
+	k.sys2("create console", "get pty peer", unix.SYS_IOCTL, sysprog.Fd(m), sysprog.Imm(unix.TIOCGPTPEER), sysprog.Imm(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)).OutTo(peer)
+	if cs := p.ConsoleSize; cs != nil {
+		ws := &unix.Winsize{Row: uint16(cs.Height), Col: uint16(cs.Width)}
+		k.sys2("set console size", "", unix.SYS_IOCTL, sysprog.Fd(peer), sysprog.Imm(unix.TIOCSWINSZ), k.ptr(ws, unsafe.Pointer(ws)))
+	}
+	k.sys2("chown console", "", unix.SYS_FCHOWN, sysprog.Fd(peer), sysprog.Imm(p.User.UID), sysprog.Imm(^uint32(0))).Tolerate(0, unix.EINVAL)
+	for i := 0; i < 3; i++ {
+		k.sys2("console as stdio", "", unix.SYS_DUP3, sysprog.Fd(peer), sysprog.Imm(i), sysprog.Imm(0))
+	}
+	k.close(peer)
+	k.sys2("setsid", "", unix.SYS_SETSID)
+	k.sys2("set controlling terminal", "", unix.SYS_IOCTL, sysprog.Imm(0), sysprog.Imm(unix.TIOCSCTTY), sysprog.Imm(0))
+	k.sys2("create console", "", unix.SYS_DUP3, sysprog.Fd(m), sysprog.Imm(fd), sysprog.Imm(unix.O_CLOEXEC))
+	k.close(m)
+}
+
+// sendFD sends a one-byte message carrying descriptor fd on sock.
+func (k *compiler) sendFD(desc string, sock sysprog.Arg, tag string, fd int) {
+	oob := unix.UnixRights(fd)
+	buf := []byte(tag)
+	iov := &unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
+	msg := &unix.Msghdr{Iov: iov, Iovlen: 1, Control: &oob[0]}
+	msg.SetControllen(len(oob))
+	k.p.Keep([]any{oob, buf, iov})
+	k.sys(desc, unix.SYS_SENDMSG, sock, k.ptr(msg, unsafe.Pointer(msg)), sysprog.Imm(0))
 }
 
 // cgroupDirs makes sure the cgroup's directories exist: made by the init
