@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"unsafe"
 
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
@@ -348,7 +349,7 @@ func (c *Container) execForked(s *specs.Spec, sp *process.Spawn, o *ExecOptions,
 		Spec:          s,
 		ID:            c.st.ID,
 		Bundle:        c.st.Bundle,
-		ContainerRoot: fmt.Sprintf("/proc/%d/root", c.st.Pid),
+		ContainerRoot: "/proc/" + strconv.Itoa(c.st.Pid) + "/root",
 		PreserveFDs:   o.PreserveFDs,
 		Clamp:         c.rt.clamp || s.Annotations[ClampAnnotation] == "true",
 		Stdio:         stdio,

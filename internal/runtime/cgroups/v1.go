@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -424,7 +425,7 @@ func mkdirAll(d string) error {
 // empty cpuset, and Create writes the same values), then each "tasks"
 // file gets "0".
 type SelfJoin struct {
-	// Mkdirs are the directories to make, parents first.
+	// Mkdirs are the directories to make, parents before children.
 	Mkdirs []string
 	// Cpuset is the container's cpuset directory ("" when none), with
 	// the values Cpus and Mems it must hold.
@@ -444,7 +445,12 @@ func PrepareSelfJoin(m Manager, r *specs.LinuxResources) *SelfJoin {
 	}
 	j := &SelfJoin{Tasks: v.tasksFiles()}
 	seen := map[string]bool{}
-	for _, d := range v.dirs() {
+	// In the reverse of Create's order: the process and Create, running
+	// at the same time, each make about half of the directories (the
+	// other finds them made).
+	dirs := v.dirs()
+	slices.Reverse(dirs)
+	for _, d := range dirs {
 		var missing []string
 		for p := d; ; p = filepath.Dir(p) {
 			if seen[p] || p == "/" || p == "." {

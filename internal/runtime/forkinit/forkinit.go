@@ -633,14 +633,14 @@ func (k *compiler) container(sync sysprog.Arg) error {
 	}
 	k.hostRoot = hr
 	flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	p.Sys(fmt.Sprintf("set the propagation of / (%#x)", flag), unix.SYS_MOUNT, sysprog.Str(""), sysprog.Str("/"), sysprog.Imm(0), sysprog.Imm(flag), sysprog.Imm(0))
+	p.Sys("set the propagation of / (rslave)", unix.SYS_MOUNT, sysprog.Str(""), sysprog.Str("/"), sysprog.Imm(0), sysprog.Imm(flag), sysprog.Imm(0))
 	p.Sys("bind rootfs "+c.Rootfs+" onto itself", unix.SYS_MOUNT, sysprog.Str(c.Rootfs), sysprog.Str(c.Rootfs), sysprog.Imm(0), sysprog.Imm(unix.MS_BIND|unix.MS_REC), sysprog.Imm(0))
 	p.Sys("open rootfs "+c.Rootfs, unix.SYS_OPENAT, sysprog.Imm(unix.AT_FDCWD), sysprog.Str(c.Rootfs), sysprog.Imm(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).OutTo(k.root)
 
 	bindDev := false
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		what := fmt.Sprintf("mounts[%d] (%s on %s)", i, rootfs.DescribeSource(m), m.Destination)
+		what := "mounts[" + strconv.Itoa(i) + "] (" + rootfs.DescribeSource(m) + " on " + m.Destination + ")"
 		if path.Clean(m.Destination) == "/dev" && rootfs.IsBind(m) {
 			bindDev = true
 		}
@@ -676,16 +676,16 @@ func (k *compiler) container(sync sysprog.Arg) error {
 	k.close(k.root)
 	k.pivot()
 	if s.Hostname != "" {
-		p.Sys(fmt.Sprintf("hostname %q", s.Hostname), unix.SYS_SETHOSTNAME, sysprog.Str(s.Hostname), sysprog.Imm(len(s.Hostname)))
+		p.Sys2("hostname", strconv.Quote(s.Hostname), unix.SYS_SETHOSTNAME, sysprog.Str(s.Hostname), sysprog.Imm(len(s.Hostname)))
 	}
 	if s.Domainname != "" {
-		p.Sys(fmt.Sprintf("domainname %q", s.Domainname), unix.SYS_SETDOMAINNAME, sysprog.Str(s.Domainname), sysprog.Imm(len(s.Domainname)))
+		p.Sys2("domainname", strconv.Quote(s.Domainname), unix.SYS_SETDOMAINNAME, sysprog.Str(s.Domainname), sysprog.Imm(len(s.Domainname)))
 	}
 	for key, v := range s.Linux.Sysctl {
 		f := k.slot()
-		desc := fmt.Sprintf("linux.sysctl %q", key)
+		desc := "linux.sysctl " + strconv.Quote(key)
 		p.Sys(desc, unix.SYS_OPENAT, sysprog.Imm(unix.AT_FDCWD), sysprog.Str("/proc/sys/"+strings.ReplaceAll(key, ".", "/")), sysprog.Imm(unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC)).OutTo(f)
-		p.Sys(fmt.Sprintf("linux.sysctl %q=%q", key, v), unix.SYS_WRITE, sysprog.Fd(f), sysprog.Bytes([]byte(v)), sysprog.Imm(len(v)))
+		p.Sys2(desc, "write "+strconv.Quote(v), unix.SYS_WRITE, sysprog.Fd(f), sysprog.Bytes([]byte(v)), sysprog.Imm(len(v)))
 		k.close(f)
 	}
 	return k.finish()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"unsafe"
 
 	"github.com/hako-dev/hako/internal/mount"
@@ -192,7 +193,7 @@ func (k *compiler) devices() error {
 		d := &all[i]
 		what := "device " + d.Path
 		if i >= len(all)-len(devs) {
-			what = fmt.Sprintf("linux.devices[%d] %s", i-(len(all)-len(devs)), d.Path)
+			what = "linux.devices[" + strconv.Itoa(i-(len(all)-len(devs))) + "] " + d.Path
 		}
 		dir, name := path.Split(path.Clean("/" + d.Path))
 		dfd := dev

@@ -105,7 +105,7 @@ func (k *compiler) rlimits(rl []specs.POSIXRlimit) error {
 			lim.Max = cur.Max
 			lim.Cur = min(lim.Cur, lim.Max)
 		}
-		k.sys(fmt.Sprintf("process.rlimits[%d] %s", i, r.Type), unix.SYS_PRLIMIT64, sysprog.Imm(0), sysprog.Imm(res), k.ptr(lim, unsafe.Pointer(lim)), sysprog.Imm(0))
+		k.sys2("process.rlimits["+strconv.Itoa(i)+"]", r.Type, unix.SYS_PRLIMIT64, sysprog.Imm(0), sysprog.Imm(res), k.ptr(lim, unsafe.Pointer(lim)), sysprog.Imm(0))
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func (k *compiler) oomScoreAdj(v int) error {
 			return fmt.Errorf("process.oomScoreAdj %d: cannot go below the current %d without CAP_SYS_RESOURCE (raise it, or ask the runtime to clamp limits)", v, cur)
 		}
 	}
-	desc := fmt.Sprintf("process.oomScoreAdj %d", v)
+	desc := "process.oomScoreAdj " + strconv.Itoa(v)
 	f := k.slot()
 	k.sys(desc, unix.SYS_OPENAT, sysprog.Imm(unix.AT_FDCWD), sysprog.Str("/proc/self/oom_score_adj"), sysprog.Imm(unix.O_WRONLY|unix.O_CLOEXEC)).OutTo(f)
 	s := strconv.Itoa(v)
@@ -178,8 +178,8 @@ func (k *compiler) identity(p *specs.Process) error {
 	if len(gids) == 0 {
 		op.Tolerate(0, unix.EPERM)
 	}
-	k.sys(fmt.Sprintf("process.user.gid %d", u.GID), unix.SYS_SETRESGID, sysprog.Imm(u.GID), sysprog.Imm(u.GID), sysprog.Imm(u.GID))
-	k.sys(fmt.Sprintf("process.user.uid %d", u.UID), unix.SYS_SETRESUID, sysprog.Imm(u.UID), sysprog.Imm(u.UID), sysprog.Imm(u.UID))
+	k.sys2("process.user.gid", strconv.FormatUint(uint64(u.GID), 10), unix.SYS_SETRESGID, sysprog.Imm(u.GID), sysprog.Imm(u.GID), sysprog.Imm(u.GID))
+	k.sys2("process.user.uid", strconv.FormatUint(uint64(u.UID), 10), unix.SYS_SETRESUID, sysprog.Imm(u.UID), sysprog.Imm(u.UID), sysprog.Imm(u.UID))
 	if caps == nil {
 		return nil
 	}

@@ -157,8 +157,12 @@ func (p *Prog) Sys(desc string, nr uintptr, args ...Arg) *Op {
 // /dev)", "mount"), which are joined only when a message needs them.
 func (p *Prog) Sys2(what, detail string, nr uintptr, args ...Arg) *Op {
 	if p.ops == nil {
-		p.ops = make([]op, 0, 64)
-		p.descs = make([][2]string, 0, 64)
+		// Room for any container's program up front: a large allocation
+		// takes fresh zeroed pages, of which only those used are ever
+		// touched, while growing the slices would copy them.
+		p.ops = make([]op, 0, 1024)
+		p.descs = make([][2]string, 0, 1024)
+		p.keep = make([][]byte, 0, 1024)
 	}
 	if len(args) > 6 {
 		panic("sysprog: more than 6 arguments")
