@@ -121,7 +121,19 @@ type Prog struct {
 	// Report is the descriptor (in the child) to which a failure record is
 	// written: a Record.
 	Report int
+	// NoShare makes the child a copy of the runtime (fork) rather than a
+	// process sharing its memory (CLONE_VM), which it is where the
+	// architecture allows: a program that waits for the runtime before
+	// it executes (see Start) needs nothing else, but a shared child's
+	// memory must stay valid until it has executed.
+	NoShare bool
+	child   *childArgs
+	stack   []byte
 }
+
+// childStack is the size of a child's own stack when it shares the
+// runtime's memory; the child calls two frames deep.
+const childStack = 64 << 10
 
 // Record is what the child writes to Report when a call fails.
 type Record struct {
@@ -286,12 +298,17 @@ type cloneArgs struct {
 	cgroup     uint64
 }
 
-// Start forks a child that runs the program. cloneFlags are the
+// Start starts a child that runs the program. cloneFlags are the
 // namespaces to create; cgroupFD >= 0 places the child in that cgroup v2
 // directory (CLONE_INTO_CGROUP). It returns the child's pid and a pidfd.
 //
-// The caller's thread is the one forked: namespaces it entered with setns
-// are the child's.
+// The caller's thread is the one cloned: namespaces it entered with setns
+// are the child's. Unless NoShare, the child shares the runtime's memory
+// (CLONE_VM, on a stack of its own): no page tables are copied and no
+// page is copied on write afterwards, which a fork of a large process
+// (the engine's monitor) pays for. The program, which the child reads,
+// must then stay alive (referenced) until the child has executed its
+// process or exited.
 func (p *Prog) Start(cloneFlags uintptr, cgroupFD int) (pid, pidfd int, err error) {
 	if len(p.ops) == 0 {
 		return 0, -1, fmt.Errorf("sysprog: empty program")
@@ -301,7 +318,6 @@ func (p *Prog) Start(cloneFlags uintptr, cgroupFD int) (pid, pidfd int, err erro
 	syscall.ForkLock.Lock()
 	defer syscall.ForkLock.Unlock()
 
-	var slots [maxSlots]uintptr
 	pfd := int32(-1)
 	args := cloneArgs{
 		flags:      uint64(cloneFlags) | unix.CLONE_PIDFD,
@@ -312,16 +328,33 @@ func (p *Prog) Start(cloneFlags uintptr, cgroupFD int) (pid, pidfd int, err erro
 		args.flags |= unix.CLONE_INTO_CGROUP
 		args.cgroup = uint64(cgroupFD)
 	}
-	ops := unsafe.Pointer(&p.ops[0])
-	n := len(p.ops)
-	report := uintptr(p.Report)
+	// The child's own memory: its slots and, sharing the runtime's
+	// memory, its stack (both kept with the program, which must outlive
+	// the child's execve).
+	p.child = &childArgs{ops: unsafe.Pointer(&p.ops[0]), n: len(p.ops), slots: new([maxSlots]uintptr), report: uintptr(p.Report)}
+	vm := cloneVM && !p.NoShare
+	if vm {
+		p.stack = make([]byte, childStack)
+		args.flags |= unix.CLONE_VM
+		args.stack = uint64(uintptr(unsafe.Pointer(&p.stack[0])))
+		args.stackSize = childStack
+	}
 
 	all := ^uint64(0)
 	var old uint64
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
-	r, _, e := syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0, 0, 0, 0)
-	if e == 0 && r == 0 {
-		child(ops, n, &slots, report, uintptr(unsafe.Pointer(&old)))
+	var r uintptr
+	var e syscall.Errno
+	if vm {
+		var errno uintptr
+		r, errno = rawCloneVM(&args, unsafe.Sizeof(args), p.child)
+		e = syscall.Errno(errno)
+	} else {
+		r, _, e = syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0, 0, 0, 0)
+		if e == 0 && r == 0 {
+			c := p.child
+			child(c.ops, c.n, c.slots, c.report, 0)
+		}
 	}
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	goruntime.KeepAlive(p)

@@ -19,14 +19,22 @@ func wait(t *testing.T, pid int) syscall.WaitStatus {
 	return ws
 }
 
-func TestProgramRuns(t *testing.T) {
+// Both ways to start a child: sharing the runtime's memory, and a fork.
+func eachMode(t *testing.T, f func(t *testing.T, noShare bool)) {
+	t.Run("shared", func(t *testing.T) { f(t, false) })
+	t.Run("fork", func(t *testing.T) { f(t, true) })
+}
+
+func TestProgramRuns(t *testing.T) { eachMode(t, testProgramRuns) }
+
+func testProgramRuns(t *testing.T, noShare bool) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	defer w.Close()
-	var p Prog
+	p := Prog{NoShare: noShare}
 	p.Report = int(w.Fd())
 	wfd := Imm(w.Fd())
 	p.Sys("write a", unix.SYS_WRITE, wfd, Str("a"), Imm(1))
@@ -60,13 +68,15 @@ func TestProgramRuns(t *testing.T) {
 	}
 }
 
-func TestProgramReportsFailure(t *testing.T) {
+func TestProgramReportsFailure(t *testing.T) { eachMode(t, testProgramReportsFailure) }
+
+func testProgramReportsFailure(t *testing.T, noShare bool) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fds[0])
-	var p Prog
+	p := Prog{NoShare: noShare}
 	p.Report = fds[1]
 	p.Sys("getpid", unix.SYS_GETPID)
 	p.Sys("mkdir /nonexistent/x", unix.SYS_MKDIRAT, Imm(unix.AT_FDCWD), Str("/nonexistent/x"), Imm(0o755))
