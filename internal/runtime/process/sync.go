@@ -1,5 +1,8 @@
 // Package process starts a container's init (or an exec'd process) and
-// holds the message protocol between the runtime and it.
+// holds the message protocol between the runtime and it, for the init that
+// is the runtime's binary executed again (package initproc). Most
+// containers get the forked init instead (package forkinit, which uses
+// only NewPair, RunIn and ExecFailure from here).
 //
 // The runtime re-executes its own binary, from a sealed read-only copy (see
 // linux.SealedExe), as the child. The child learns its role from the
