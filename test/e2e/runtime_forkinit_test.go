@@ -117,3 +117,28 @@ func TestRuntimeForkedAndReexecutedExecsAgree(t *testing.T) {
 func ptrU32(v uint32) *uint32            { return &v }
 func ptrInt(v int) *int                  { return &v }
 func ptrMode(v os.FileMode) *os.FileMode { return &v }
+
+// A mount destination behind a dangling symlink in the image: the
+// re-executed init follows the link and makes its target inside the
+// rootfs, as mkdir -p would in a chroot; the forked init's compiler sees
+// the link and hands the container to it.
+func TestRuntimeDanglingSymlinkDestinationFallsBack(t *testing.T) {
+	r := newRT(t)
+	rootfs := t.TempDir()
+	if err := testutil.MakeBusyboxRootfs(rootfs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/srv/data", filepath.Join(rootfs, "data")); err != nil {
+		t.Fatal(err)
+	}
+	s := testutil.Spec(t, "sh", "-c", "grep -c ' /srv/data tmpfs' /proc/mounts")
+	s.Root.Path = rootfs
+	s.Root.Readonly = false
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs"})
+	if out := strings.TrimSpace(r.must("run", "--bundle", testutil.Bundle(t, s), id(t))); out != "1" {
+		t.Fatalf("mounts at /srv/data: %q, want 1", out)
+	}
+	if fi, err := os.Stat(filepath.Join(rootfs, "srv", "data")); err != nil || !fi.IsDir() {
+		t.Fatalf("the link's target was not made in the rootfs: %v", err)
+	}
+}

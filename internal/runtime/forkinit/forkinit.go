@@ -442,7 +442,8 @@ func Compile(c *Config) (_ *Init, retErr error) {
 	}
 	memfd, err := trampoline.Memfd()
 	if err != nil {
-		return nil, err
+		// Executable memfds can be forbidden (vm.memfd_noexec = 2).
+		return nil, fmt.Errorf("%w (%v)", ErrFallback, err)
 	}
 	in.memfd = memfd
 	memIdx := add(memfd, true)
@@ -459,7 +460,7 @@ func Compile(c *Config) (_ *Init, retErr error) {
 		waitFD = at(syncIdx)
 	}
 	if err := trampoline.Fill(memfd, waitFD, errFD); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (%v)", ErrFallback, err)
 	}
 
 	p := k.p
