@@ -87,17 +87,15 @@ func (c *Container) Exec(p *specs.Process, o *ExecOptions) (_ *Process, retErr e
 		CgroupFD:    -1,
 	}
 	pid := strconv.Itoa(c.st.Pid)
-	for _, kind := range linux.NamespaceKinds() {
-		target := "/proc/" + pid + "/ns/" + kind.Proc
-		// thread-self: an unlocked goroutine's thread is in the process's own
-		// namespaces; /proc/self is the main thread's, which may not be.
-		if linux.SameNamespace(target, "/proc/thread-self/ns/"+kind.Proc) {
-			continue
+	kinds, err := linux.ForeignNamespaces(c.st.Pid)
+	if err != nil {
+		if !linux.ProcessAlive(c.st.Pid, c.st.PidStart) {
+			return nil, c.notRunning("exec in", StatusStopped)
 		}
-		if _, err := os.Stat(target); err != nil {
-			continue // kernel without that namespace kind
-		}
-		sp.Join = append(sp.Join, process.Join{Kind: kind, Path: target})
+		return nil, fmt.Errorf("exec in container %q: %w", c.st.ID, err)
+	}
+	for _, kind := range kinds {
+		sp.Join = append(sp.Join, process.Join{Kind: kind, Path: "/proc/" + pid + "/ns/" + kind.Proc})
 	}
 	mgr, err := c.cgroup()
 	if err != nil {

@@ -1,7 +1,9 @@
 package linux
 
 import (
+	"fmt"
 	"golang.org/x/sys/unix"
+	"strconv"
 )
 
 // Namespace kinds as the runtime spec names them, with their clone flag and
@@ -37,12 +39,34 @@ func LookupNS(spec string) (NSKind, bool) {
 	return NSKind{}, false
 }
 
-// SameNamespace reports whether two namespace files refer to the same
-// namespace (same device and inode).
-func SameNamespace(a, b string) bool {
-	var sa, sb unix.Stat_t
-	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
-		return false
+// ForeignNamespaces returns the kinds of namespace process pid is in that
+// the calling thread is not (kinds this kernel lacks left out): those an
+// exec into pid's container must join. Each namespace directory is opened
+// once and its entries compared with fstatat, cheaper than a path walk
+// through /proc per file. thread-self, not self: the process's main thread
+// may have been left in another namespace.
+func ForeignNamespaces(pid int) ([]NSKind, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/ns"
+	theirs, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+	defer unix.Close(theirs)
+	ours, err := unix.Open("/proc/thread-self/ns", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /proc/thread-self/ns: %w", err)
+	}
+	defer unix.Close(ours)
+	var out []NSKind
+	for _, k := range nsKinds {
+		var a, b unix.Stat_t
+		if unix.Fstatat(theirs, k.Proc, &a, 0) != nil {
+			continue // a kernel without that kind
+		}
+		if unix.Fstatat(ours, k.Proc, &b, 0) == nil && a.Dev == b.Dev && a.Ino == b.Ino {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
