@@ -209,6 +209,14 @@ func (k *compiler) identity(p *specs.Process) error {
 // process's argv) and environment.
 func (k *compiler) argv(in *Init) (sysprog.Arg, sysprog.Arg, error) {
 	p := k.s.Process
+	for _, l := range [][]string{p.Args, p.Env} {
+		for _, a := range l {
+			if strings.IndexByte(a, 0) >= 0 {
+				// execve cannot carry it; the re-executed init reports it.
+				return sysprog.Arg{}, sysprog.Arg{}, ErrFallback
+			}
+		}
+	}
 	env := p.Env
 	pathEnv, hasHome := spec.DefaultPath, false
 	for _, e := range env {
@@ -289,5 +297,5 @@ func homeIn(root, p string, uid uint32) string {
 		return "/"
 	}
 	defer unix.Close(fd)
-	return linux.HomeDir(linux.FdPath(fd), uid)
+	return linux.HomeDirFD(fd, uid)
 }

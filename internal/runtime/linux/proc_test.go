@@ -2,6 +2,8 @@ package linux
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +31,25 @@ func TestProcessAlive(t *testing.T) {
 	}
 	if ProcessAlive(os.Getpid(), st.StartTime+1) {
 		t.Fatal("start time mismatch not detected")
+	}
+}
+
+func TestLastCapMatchesSysctl(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		t.Skip(err)
+	}
+	want, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if got := LastCap(); got != want {
+		t.Fatalf("LastCap() = %d, /proc/sys/kernel/cap_last_cap says %d", got, want)
+	}
+}
+
+func TestHomeIn(t *testing.T) {
+	passwd := []byte("root:x:0:0:root:/root:/bin/sh\nbroken\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nnohome:x:7:7::\nlast:x:9:9::/home/last:/bin/sh")
+	for uid, want := range map[uint32]string{0: "/root", 65534: "/nonexistent", 7: "/", 9: "/home/last", 42: "/"} {
+		if got := homeIn(passwd, uid); got != want {
+			t.Errorf("uid %d: %q, want %q", uid, got, want)
+		}
 	}
 }
