@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/hako-dev/hako/internal/runtime/spec"
 	"os"
 	"path/filepath"
 	"time"
@@ -107,6 +108,13 @@ func (s *savedState) meta() *configPart {
 		return s.part
 	}
 	p := &configPart{}
+	if s.decoded == nil && s.hasConfig() {
+		// The whole configuration, when the fast decoder takes it, costs
+		// less than encoding/json's part of it.
+		if d, ok := spec.DecodeFast(s.Config); ok {
+			s.decoded = d
+		}
+	}
 	switch {
 	case s.decoded != nil:
 		d := s.decoded

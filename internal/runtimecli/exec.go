@@ -3,6 +3,7 @@ package runtimecli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/hako-dev/hako/internal/runtime/spec"
 	"os"
 	"strconv"
 	"strings"
@@ -114,7 +115,9 @@ func (f *execFlags) build(cfg *specs.Spec, args []string, fl *flagSet) (*specs.P
 		if err != nil {
 			return nil, fmt.Errorf("--process: %w", err)
 		}
-		if err := json.Unmarshal(b, &p); err != nil {
+		if fp, ok := spec.DecodeProcessFast(b); ok {
+			p = *fp
+		} else if err := json.Unmarshal(b, &p); err != nil {
 			return nil, fmt.Errorf("--process %s: invalid JSON: %v: %w", f.process, err, errdefs.ErrInvalidArgument)
 		}
 	} else {

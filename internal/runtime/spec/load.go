@@ -35,9 +35,21 @@ func Load(bundle string) (*specs.Spec, []byte, error) {
 	return s, data, nil
 }
 
+// DecodeFast decodes the configurations runtimes usually get, without
+// encoding/json's cold type analysis; false for anything else (see
+// fastDecode), which Decode handles.
+func DecodeFast(data []byte) (*specs.Spec, bool) { return fastDecode(data) }
+
+// DecodeProcessFast is DecodeFast for a process (runtime exec's
+// --process file).
+func DecodeProcessFast(data []byte) (*specs.Process, bool) { return fastDecodeProcess(data) }
+
 // Decode parses a configuration, reporting syntax and type errors with the
 // line and column they occur at.
 func Decode(data []byte) (*specs.Spec, error) {
+	if s, ok := fastDecode(data); ok {
+		return s, nil
+	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
 		var se *json.SyntaxError
