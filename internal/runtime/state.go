@@ -139,6 +139,9 @@ func readState(dir string) (*savedState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s, ok := decodeState(b); ok {
+		return s, nil
+	}
 	var s savedState
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("corrupt state file: %w", err)
@@ -147,7 +150,7 @@ func readState(dir string) (*savedState, error) {
 }
 
 func writeState(dir string, s *savedState) error {
-	b, err := json.Marshal(s)
+	b, err := encodeState(s)
 	if err != nil {
 		return err
 	}
