@@ -103,12 +103,12 @@ func TestFastDecodeMatchesJSON(t *testing.T) {
 
 func TestFastDecodeFallsBack(t *testing.T) {
 	for _, c := range []string{
-		`{"ociVersion":"1.0.0","Hostname":"h"}`,          // another spelling: encoding/json matches it
-		`{"hostname":"a","hostname":"b"}`,                // twice
-		`{"process":null}`,                               // null
-		`{"process":{"user":{"uid":-1}}}`,                // out of range
-		`{"process":{"user":{"uid":1.5}}}`,               // not an integer
-		`{"process":{"oomScoreAdj":1e3}}`,                // exponent
+		`{"ociVersion":"1.0.0","Hostname":"h"}`,             // another spelling: encoding/json matches it
+		`{"hostname":"a","hostname":"b"}`,                   // twice
+		`{"process":null}`,                                  // null
+		`{"process":{"user":{"uid":-1}}}`,                   // out of range
+		`{"process":{"user":{"uid":1.5}}}`,                  // not an integer
+		`{"process":{"oomScoreAdj":1e3}}`,                   // exponent
 		`{"linux":{"resources":{"blockIO":{"weight":10}}}}`, // not handled here
 		`{"linux":{"personality":{"domain":"LINUX"}}}`,
 		`{"hostname":"x"} {}`, // trailing value
