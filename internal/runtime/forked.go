@@ -68,7 +68,12 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 	if !inside {
 		// cgroup v1: the init makes and joins its cgroup itself, or
 		// waits for a byte once it is made.
-		cfg.SelfJoin = cgroups.PrepareSelfJoin(mgr, cgroupResources(s))
+		// A cgroup namespace is made once the init is in its cgroup,
+		// before its mounts: it then waits for the whole cgroup (the
+		// device rules included) rather than make it itself.
+		if !unshareCgroupNS {
+			cfg.SelfJoin = cgroups.PrepareSelfJoin(mgr, cgroupResources(s))
+		}
 		cfg.WaitCgroup = cfg.SelfJoin == nil
 	}
 	if sp.Fifo != nil {

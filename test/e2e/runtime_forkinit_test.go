@@ -9,6 +9,7 @@ import (
 
 	"github.com/hako-dev/hako/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // The runtime builds most containers with a forked init running a
@@ -140,5 +141,36 @@ func TestRuntimeDanglingSymlinkDestinationFallsBack(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(rootfs, "srv", "data")); err != nil || !fi.IsDir() {
 		t.Fatalf("the link's target was not made in the rootfs: %v", err)
+	}
+}
+
+// With a cgroup namespace of its own, a container's cgroup2 mount shows
+// its own cgroup, not the host's tree: the namespace is made once the
+// init is in its cgroup and before the mounts. Both inits.
+func TestRuntimeCgroupNamespaceMount(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup/unified", &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			t.Skip("no cgroup2 hierarchy")
+		}
+	}
+	r := newRT(t)
+	for _, reexec := range []bool{false, true} {
+		rootfs := t.TempDir()
+		if err := testutil.MakeBusyboxRootfs(rootfs); err != nil {
+			t.Fatal(err)
+		}
+		s := testutil.Spec(t, "sh", "-c", "grep -c '^0::/$' /proc/self/cgroup; find /cg2 -mindepth 1 -type d | wc -l")
+		s.Root.Path = rootfs
+		s.Root.Readonly = false
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/cg2", Type: "cgroup2", Source: "cgroup2", Options: []string{"nosuid", "noexec", "nodev"}})
+		if reexec {
+			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux}
+		}
+		out := strings.Fields(r.must("run", "--bundle", testutil.Bundle(t, s), id(t)))
+		// Its own cgroup is the root, and holds no other cgroup.
+		if len(out) != 2 || out[0] != "1" || out[1] != "0" {
+			t.Errorf("re-executed init %v: cgroup2 mount shows %v, want its own cgroup alone", reexec, out)
+		}
 	}
 }

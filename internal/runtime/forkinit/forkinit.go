@@ -229,7 +229,7 @@ type compiler struct {
 	// hostRoot is the runtime's own descriptor of the rootfs, to look at
 	// the image before the fork.
 	hostRoot    int
-	cgroupsMade bool
+	cgroupsMade, cgroupJoined bool
 	// done lists the mount destinations made so far: paths under them
 	// are not the image's.
 	done []string
@@ -611,6 +611,10 @@ func (k *compiler) cgroupDirs(sync sysprog.Arg) {
 // device nodes are made: the runtime may be writing the device rules
 // meanwhile.
 func (k *compiler) joinCgroup(sync sysprog.Arg) {
+	if k.cgroupJoined {
+		return
+	}
+	k.cgroupJoined = true
 	k.cgroupDirs(sync)
 	for _, t := range k.c.TasksPaths {
 		s := k.slot()
@@ -635,6 +639,13 @@ func (k *compiler) container(sync sysprog.Arg) error {
 	k.hostRoot = hr
 	flag := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	p.Sys("set the propagation of / (rslave)", unix.SYS_MOUNT, sysprog.Str(""), sysprog.Str("/"), sysprog.Imm(0), sysprog.Imm(flag), sysprog.Imm(0))
+	if c.UnshareCgroupNS {
+		// The namespace is rooted at the cgroup the init is in when it
+		// is made, and a cgroup2 mount shows the namespace's root: join
+		// first, and make it before any mount.
+		k.joinCgroup(sync)
+		p.Sys("create cgroup namespace", unix.SYS_UNSHARE, sysprog.Imm(unix.CLONE_NEWCGROUP))
+	}
 	p.Sys("bind rootfs "+c.Rootfs+" onto itself", unix.SYS_MOUNT, sysprog.Str(c.Rootfs), sysprog.Str(c.Rootfs), sysprog.Imm(0), sysprog.Imm(unix.MS_BIND|unix.MS_REC), sysprog.Imm(0))
 	p.Sys("open rootfs "+c.Rootfs, unix.SYS_OPENAT, sysprog.Imm(unix.AT_FDCWD), sysprog.Str(c.Rootfs), sysprog.Imm(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).OutTo(k.root)
 
@@ -665,9 +676,6 @@ func (k *compiler) container(sync sysprog.Arg) error {
 			return err
 		}
 		k.close(d)
-	}
-	if c.UnshareCgroupNS {
-		p.Sys("create cgroup namespace", unix.SYS_UNSHARE, sysprog.Imm(unix.CLONE_NEWCGROUP))
 	}
 	if c.Hooks {
 		buf := make([]byte, 1)

@@ -27,6 +27,14 @@ func (c *child) create() error {
 			return err
 		}
 	}
+	if cfg.UnshareCgroupNS {
+		// Inside its cgroup (joined on receiving the config), so the
+		// namespace is rooted there; before the mounts, since a cgroup2
+		// mount shows the namespace's root.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("create cgroup namespace: %w", err)
+		}
+	}
 	if !cfg.NoNewKeyring {
 		// A keyring of its own, so the container cannot read the host's
 		// session keys. Kernels or seccomp policies without keyctl: skip.
@@ -52,13 +60,6 @@ func (c *child) create() error {
 	}
 	if err := makeCwd(cfg.Rootfs, s.Process.Cwd); err != nil {
 		return err
-	}
-	if cfg.UnshareCgroupNS {
-		// Inside its cgroup (joined on receiving the config), so the
-		// namespace is rooted there.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("create cgroup namespace: %w", err)
-		}
 	}
 	if cfg.Hooks {
 		if err := c.conn.Send(&process.Message{Type: process.MsgHooks}); err != nil {
