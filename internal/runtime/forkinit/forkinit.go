@@ -228,7 +228,7 @@ type compiler struct {
 	root sysprog.Slot
 	// hostRoot is the runtime's own descriptor of the rootfs, to look at
 	// the image before the fork.
-	hostRoot    int
+	hostRoot                  int
 	cgroupsMade, cgroupJoined bool
 	// done lists the mount destinations made so far: paths under them
 	// are not the image's.
