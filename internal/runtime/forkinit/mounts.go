@@ -16,14 +16,8 @@ import (
 
 // mount adds one configured mount, as rootfs's doMount does.
 func (k *compiler) mount(what string, m *specs.Mount, sync sysprog.Arg) error {
-	opts := mount.ParseOptions(m.Options)
+	opts, bind := rootfs.MountOptions(m)
 	typ := m.Type
-	bind := opts.Flags&unix.MS_BIND != 0 || typ == "bind" || typ == "rbind"
-	if typ == "rbind" {
-		opts.Flags |= unix.MS_BIND | unix.MS_REC
-	} else if typ == "bind" && opts.Flags&unix.MS_BIND == 0 {
-		opts.Flags |= unix.MS_BIND
-	}
 	switch {
 	case bind:
 		return k.bindMount(what, m, opts)
@@ -171,20 +165,7 @@ func (k *compiler) hasNS(t specs.LinuxNamespaceType) bool {
 // createDevices and devLinks.
 func (k *compiler) devices() error {
 	devs := k.s.Linux.Devices
-	all := make([]specs.LinuxDevice, 0, len(devs)+6)
-	for _, d := range rootfs.DefaultDevices() {
-		overridden := false
-		for _, sd := range devs {
-			if path.Clean(sd.Path) == d.Path {
-				overridden = true
-				break
-			}
-		}
-		if !overridden {
-			all = append(all, d)
-		}
-	}
-	all = append(all, devs...)
+	all := append(rootfs.DefaultsNotIn(devs), devs...)
 	dev, err := k.mkdirAll("/dev", "/dev")
 	if err != nil {
 		return err
@@ -202,20 +183,9 @@ func (k *compiler) devices() error {
 				return err
 			}
 		}
-		mode := uint32(0o666)
-		if d.FileMode != nil {
-			mode = uint32(d.FileMode.Perm())
-		}
-		var typ uint32
-		switch d.Type {
-		case "c", "u":
-			typ = unix.S_IFCHR
-		case "b":
-			typ = unix.S_IFBLK
-		case "p":
-			typ = unix.S_IFIFO
-		default:
-			return fmt.Errorf("%s: unknown device type %q", what, d.Type)
+		typ, mode, uid, gid, err := rootfs.DeviceNode(d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		devnum := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
 		mknod := func() *sysprog.Op {
@@ -227,13 +197,6 @@ func (k *compiler) devices() error {
 		mknod()
 		// mknod applies the umask: set the exact mode, then the owner.
 		k.sys2(what, "chmod", unix.SYS_FCHMODAT, sysprog.Fd(dfd), sysprog.Str(name), sysprog.Imm(mode), sysprog.Imm(0))
-		uid, gid := -1, -1
-		if d.UID != nil {
-			uid = int(*d.UID)
-		}
-		if d.GID != nil {
-			gid = int(*d.GID)
-		}
 		if uid != -1 || gid != -1 {
 			k.sys2(what, "chown", unix.SYS_FCHOWNAT, sysprog.Fd(dfd), sysprog.Str(name), sysprog.Imm(uintptr(uid)), sysprog.Imm(uintptr(gid)), sysprog.Imm(unix.AT_SYMLINK_NOFOLLOW))
 		}
@@ -241,16 +204,7 @@ func (k *compiler) devices() error {
 			k.close(dfd)
 		}
 	}
-	links := [][2]string{
-		{"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"},
-	}
-	if _, err := os.Stat("/proc/kcore"); err == nil {
-		links = append(links, [2]string{"/proc/kcore", "core"})
-	}
-	for _, l := range links {
+	for _, l := range rootfs.DevLinks() {
 		k.sys("symlink /dev/"+l[1], unix.SYS_SYMLINKAT, sysprog.Str(l[0]), sysprog.Fd(dev), sysprog.Str(l[1])).Tolerate(0, unix.EEXIST)
 	}
 	// /dev/ptmx must lead to the container's own devpts instance.

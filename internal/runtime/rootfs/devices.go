@@ -24,10 +24,10 @@ var defaultDevices = [...]specs.LinuxDevice{
 // DefaultDevices returns the device nodes every container gets.
 func DefaultDevices() []specs.LinuxDevice { return defaultDevices[:] }
 
-func createDevices(c *Config, root int) error {
-	devs := c.Spec.Linux.Devices
-	for i := range defaultDevices {
-		d := defaultDevices[i]
+// DefaultsNotIn returns the default devices that devs does not name.
+func DefaultsNotIn(devs []specs.LinuxDevice) []specs.LinuxDevice {
+	var out []specs.LinuxDevice
+	for _, d := range defaultDevices {
 		overridden := false
 		for _, sd := range devs {
 			if path.Clean(sd.Path) == d.Path {
@@ -36,34 +36,19 @@ func createDevices(c *Config, root int) error {
 			}
 		}
 		if !overridden {
-			if err := createDevice(c, root, &d, 0o666); err != nil {
-				return err
-			}
+			out = append(out, d)
 		}
 	}
-	for i := range devs {
-		if err := createDevice(c, root, &devs[i], 0o666); err != nil {
-			return fmt.Errorf("linux.devices[%d] %s: %w", i, devs[i].Path, err)
-		}
-	}
-	return nil
+	return out
 }
 
-func createDevice(c *Config, root int, d *specs.LinuxDevice, defMode os.FileMode) error {
-	dir, name := path.Split(path.Clean("/" + d.Path))
-	dfd, err := linux.MkdirAllInRoot(root, dir, 0o755)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dfd)
-	mode := uint32(defMode.Perm())
+// DeviceNode returns what mknod makes for d (type and permission bits,
+// 0666 when d has no file mode) and the owner to set (-1: unchanged).
+func DeviceNode(d *specs.LinuxDevice) (typ, mode uint32, uid, gid int, err error) {
+	mode = 0o666
 	if d.FileMode != nil {
 		mode = uint32(d.FileMode.Perm())
 	}
-	if c.UserNS {
-		return bindDevice(root, d, dfd, name)
-	}
-	var typ uint32
 	switch d.Type {
 	case "c", "u":
 		typ = unix.S_IFCHR
@@ -72,7 +57,60 @@ func createDevice(c *Config, root int, d *specs.LinuxDevice, defMode os.FileMode
 	case "p":
 		typ = unix.S_IFIFO
 	default:
-		return fmt.Errorf("unknown device type %q", d.Type)
+		return 0, 0, 0, 0, fmt.Errorf("unknown device type %q", d.Type)
+	}
+	uid, gid = -1, -1
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	return typ, mode, uid, gid, nil
+}
+
+// DevLinks are the standard /dev symlinks: target, name in /dev.
+func DevLinks() [][2]string {
+	links := [][2]string{
+		{"/proc/self/fd", "fd"},
+		{"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"},
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links, [2]string{"/proc/kcore", "core"})
+	}
+	return links
+}
+
+func createDevices(c *Config, root int) error {
+	devs := c.Spec.Linux.Devices
+	for _, d := range DefaultsNotIn(devs) {
+		if err := createDevice(c, root, &d); err != nil {
+			return err
+		}
+	}
+	for i := range devs {
+		if err := createDevice(c, root, &devs[i]); err != nil {
+			return fmt.Errorf("linux.devices[%d] %s: %w", i, devs[i].Path, err)
+		}
+	}
+	return nil
+}
+
+func createDevice(c *Config, root int, d *specs.LinuxDevice) error {
+	dir, name := path.Split(path.Clean("/" + d.Path))
+	dfd, err := linux.MkdirAllInRoot(root, dir, 0o755)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	if c.UserNS {
+		return bindDevice(root, d, dfd, name)
+	}
+	typ, mode, uid, gid, err := DeviceNode(d)
+	if err != nil {
+		return err
 	}
 	dev := int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
 	err = unix.Mknodat(dfd, name, typ|mode, dev)
@@ -89,13 +127,6 @@ func createDevice(c *Config, root int, d *specs.LinuxDevice, defMode os.FileMode
 	// mknod applies the umask: set the exact mode, then the owner.
 	if err := unix.Fchmodat(dfd, name, mode, 0); err != nil {
 		return fmt.Errorf("chmod %s: %w", d.Path, err)
-	}
-	uid, gid := -1, -1
-	if d.UID != nil {
-		uid = int(*d.UID)
-	}
-	if d.GID != nil {
-		gid = int(*d.GID)
 	}
 	if uid != -1 || gid != -1 {
 		if err := unix.Fchownat(dfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -133,16 +164,7 @@ func devLinks(root int) error {
 		return err
 	}
 	defer unix.Close(dev)
-	links := [][2]string{
-		{"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"},
-	}
-	if _, err := os.Stat("/proc/kcore"); err == nil {
-		links = append(links, [2]string{"/proc/kcore", "core"})
-	}
-	for _, l := range links {
+	for _, l := range DevLinks() {
 		if err := unix.Symlinkat(l[0], dev, l[1]); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("symlink /dev/%s: %w", l[1], err)
 		}

@@ -12,8 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// doMount performs one configured mount inside the rootfs.
-func doMount(c *Config, root int, m *specs.Mount) error {
+// MountOptions parses m's options, with the bind flags its type ("bind",
+// "rbind") implies, and says whether it is a bind mount.
+func MountOptions(m *specs.Mount) (mount.Options, bool) {
 	opts := mount.ParseOptions(m.Options)
 	typ := m.Type
 	bind := opts.Flags&unix.MS_BIND != 0 || typ == "bind" || typ == "rbind"
@@ -22,6 +23,13 @@ func doMount(c *Config, root int, m *specs.Mount) error {
 	} else if typ == "bind" && opts.Flags&unix.MS_BIND == 0 {
 		opts.Flags |= unix.MS_BIND
 	}
+	return opts, bind
+}
+
+// doMount performs one configured mount inside the rootfs.
+func doMount(c *Config, root int, m *specs.Mount) error {
+	opts, bind := MountOptions(m)
+	typ := m.Type
 	switch {
 	case bind:
 		return bindMount(c, root, m, opts)
