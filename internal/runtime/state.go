@@ -135,7 +135,7 @@ func (s *savedState) meta() *configPart {
 }
 
 func readState(dir string) (*savedState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	b, err := linux.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
 		return nil, err
 	}
@@ -154,11 +154,7 @@ func writeState(dir string, s *savedState) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+stateFile)
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
+	if err := linux.ReplaceFile(filepath.Join(dir, stateFile), b, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/runtime/linux"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,7 +90,7 @@ func writeFile(dir, file, value string) error {
 
 // readFile returns the content of dir/file without the trailing newline.
 func readFile(dir, file string) (string, error) {
-	b, err := os.ReadFile(dir + "/" + file)
+	b, err := linux.ReadFile(dir + "/" + file)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {

@@ -3,12 +3,12 @@ package cgroups
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/runtime/linux"
 )
 
 // containerPath resolves cfg.Path (see the package doc) to a clean path
@@ -116,7 +116,7 @@ func ownCgroups(cfg *Config) (map[string]string, error) {
 	if cfg.Own != nil {
 		return cfg.Own, nil
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
+	b, err := linux.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("read own cgroup: %w", err)
 	}
@@ -151,7 +151,7 @@ func parseProcCgroup(b []byte) map[string]string {
 // readMounts returns the cgroup v1 hierarchies mounted directly under root
 // (any root if root is ""), and the cgroup2 mount point under root if any.
 func readMounts(root string) ([]Mount, string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	b, err := linux.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, "", fmt.Errorf("read mount table: %w", err)
 	}

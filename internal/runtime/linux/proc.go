@@ -3,7 +3,6 @@ package linux
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 )
 
@@ -16,7 +15,7 @@ type ProcStat struct {
 
 // ReadProcStat parses /proc/PID/stat.
 func ReadProcStat(pid int) (ProcStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return ProcStat{}, err
 	}

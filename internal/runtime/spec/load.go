@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/hako-dev/hako/internal/errdefs"
+	"github.com/hako-dev/hako/internal/runtime/linux"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -21,7 +22,7 @@ const ConfigName = "config.json"
 // Load reads and decodes BUNDLE/config.json. It does not validate it.
 func Load(bundle string) (*specs.Spec, []byte, error) {
 	p := filepath.Join(bundle, ConfigName)
-	data, err := os.ReadFile(p)
+	data, err := linux.ReadFile(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil, fmt.Errorf("bundle %s: %s not found: %w", bundle, ConfigName, errdefs.ErrNotFound)
