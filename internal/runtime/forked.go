@@ -29,6 +29,11 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 	if sp.TimeOffsets != nil || len(sp.UIDMappings) > 0 || len(sp.GIDMappings) > 0 {
 		return nil, forkinit.ErrFallback
 	}
+	pidNS, _, nsJoins, err := openJoins(sp.Join)
+	defer closeJoins(-1, nsJoins)
+	if err != nil {
+		return nil, err
+	}
 	conn, childEnd, err := process.NewPair()
 	if err != nil {
 		return nil, err
@@ -59,6 +64,7 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 		UnshareCgroupNS: unshareCgroupNS,
 		Hooks:           s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0),
 		TasksPaths:      cgroups.TasksFiles(mgr),
+		Namespaces:      nsJoins,
 		Stdio:           stdio,
 		Sync:            int(childEnd.Fd()),
 		Fifo:            -1,
@@ -105,7 +111,7 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 		cgroupFD = fd
 	}
 	var pid, pidfd int
-	err = process.RunIn(sp.Join, nil, func() (err error) {
+	err = inPidNS(pidNS, func() (err error) {
 		pid, pidfd, err = in.Start(sp.Cloneflags, cgroupFD)
 		return err
 	})
@@ -183,6 +189,48 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 		conn.Close()
 	}
 	return res, nil
+}
+
+// openJoins opens the namespaces a forked child joins: the child enters
+// them itself, but for a pid namespace, which is for the children of
+// whoever enters it: the runtime enters that one around the fork
+// (inPidNS), and it is returned as a path. mntFD is the mount
+// namespace's descriptor, or -1.
+func openJoins(joins []process.Join) (pidNS string, mntFD int, ns []forkinit.NSJoin, err error) {
+	mntFD = -1
+	for _, j := range joins {
+		if j.Kind.Flag == unix.CLONE_NEWPID {
+			pidNS = j.Path
+			continue
+		}
+		fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", mntFD, ns, fmt.Errorf("open %s namespace %s: %w", j.Kind.Spec, j.Path, err)
+		}
+		if j.Kind.Flag == unix.CLONE_NEWNS {
+			mntFD = fd
+		} else {
+			ns = append(ns, forkinit.NSJoin{FD: fd, Flag: int(j.Kind.Flag), Name: j.Kind.Spec})
+		}
+	}
+	return pidNS, mntFD, ns, nil
+}
+
+func closeJoins(mntFD int, ns []forkinit.NSJoin) {
+	if mntFD >= 0 {
+		unix.Close(mntFD)
+	}
+	for _, j := range ns {
+		unix.Close(j.FD)
+	}
+}
+
+// inPidNS runs start in the pid namespace at path, if any.
+func inPidNS(path string, start func() error) error {
+	if path == "" {
+		return start()
+	}
+	return process.InPidNS(path, start)
 }
 
 // spawnStdio returns the descriptors to give the child as its stdio.
@@ -317,26 +365,15 @@ func (c *Created) startForked() error {
 // execForked starts an exec'd process with a forked child; ErrFallback
 // when it needs the re-executed one.
 func (c *Container) execForked(s *specs.Spec, sp *process.Spawn, o *ExecOptions, entry *cgroups.Entry) (_ *Process, retErr error) {
-	var threadJoins []process.Join
-	mntFD := -1
-	defer func() {
-		if mntFD >= 0 {
-			unix.Close(mntFD)
-		}
-	}()
 	for _, j := range sp.Join {
-		switch j.Kind.Flag {
-		case unix.CLONE_NEWUSER, unix.CLONE_NEWTIME:
+		if j.Kind.Flag == unix.CLONE_NEWUSER || j.Kind.Flag == unix.CLONE_NEWTIME {
 			return nil, forkinit.ErrFallback
-		case unix.CLONE_NEWNS:
-			fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return nil, fmt.Errorf("open mount namespace %s: %w", j.Path, err)
-			}
-			mntFD = fd
-		default:
-			threadJoins = append(threadJoins, j)
 		}
+	}
+	pidNS, mntFD, nsJoins, err := openJoins(sp.Join)
+	defer closeJoins(mntFD, nsJoins)
+	if err != nil {
+		return nil, err
 	}
 	conn, childEnd, err := process.NewPair()
 	if err != nil {
@@ -361,6 +398,7 @@ func (c *Container) execForked(s *specs.Spec, sp *process.Spawn, o *ExecOptions,
 		Sync:          int(childEnd.Fd()),
 		Fifo:          -1,
 		MntNS:         mntFD,
+		Namespaces:    nsJoins,
 		Tasks:         entry.Tasks,
 	}
 	in, err := forkinit.Compile(cfg)
@@ -369,7 +407,7 @@ func (c *Container) execForked(s *specs.Spec, sp *process.Spawn, o *ExecOptions,
 	}
 	defer in.Close()
 	var pid, pidfd int
-	err = process.RunIn(threadJoins, nil, func() (err error) {
+	err = inPidNS(pidNS, func() (err error) {
 		pid, pidfd, err = in.Start(0, entry.CloneInto)
 		return err
 	})

@@ -42,8 +42,8 @@ func (r *Runtime) Run(id string, o *RunOptions) (int, error) {
 func (r *Runtime) runForeground(id string, o *RunOptions) (int, error) {
 	// Signals are caught from before the container exists, so that none
 	// is missed; they are held until it runs.
-	sr := startSignalRelay()
-	defer sr.stop()
+	sr := StartSignalRelay()
+	defer sr.Stop()
 	c, err := r.create(id, &o.CreateOptions, false)
 	sr.ready()
 	if err != nil {
@@ -62,7 +62,7 @@ func (r *Runtime) runForeground(id string, o *RunOptions) (int, error) {
 	}
 	sr.target(c.child.PidFD, c.child.Pid, relay)
 	ws, err := c.child.Wait()
-	sr.stop()
+	sr.Stop()
 	code := exitStatus(ws)
 	if relay != nil {
 		relay.wait()
@@ -94,7 +94,7 @@ var forwardedSignals = []os.Signal{
 	unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGALRM,
 }
 
-// relayedSignals are forwardedSignals but SIGWINCH (see signalRelay).
+// relayedSignals are forwardedSignals but SIGWINCH (see SignalRelay).
 var relayedSignals = []unix.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
 	unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGALRM,
@@ -122,11 +122,12 @@ func (c *Created) startRun() error {
 	return c.poststart()
 }
 
-// WaitForeground waits for an exec'd process in the foreground: signals
-// are forwarded to it, its terminal relayed, and its status returned.
-func WaitForeground(p *Process) (int, error) {
-	sr := startSignalRelay()
-	defer sr.stop()
+// WaitForeground waits for an exec'd process in the foreground: the
+// signals sr caught (since before the process started, so that none is
+// missed) are forwarded to it, its terminal relayed, and its status
+// returned. It stops sr.
+func WaitForeground(p *Process, sr *SignalRelay) (int, error) {
+	defer sr.Stop()
 	sr.ready()
 	var relay *ttyRelay
 	if p.Console != nil {
@@ -134,14 +135,14 @@ func WaitForeground(p *Process) (int, error) {
 	}
 	sr.target(p.child.PidFD, p.Pid, relay)
 	code, err := p.Wait()
-	sr.stop()
+	sr.Stop()
 	if relay != nil {
 		relay.wait()
 	}
 	return code, err
 }
 
-// signalRelay forwards the signals of forwardedSignals that the runtime
+// SignalRelay forwards the signals of forwardedSignals that the runtime
 // gets to a foreground container process, as a shell does to its job.
 //
 // Where package sigfwd has a handler (amd64) it does: one rt_sigaction
@@ -149,7 +150,7 @@ func WaitForeground(p *Process) (int, error) {
 // for each (~0.1 ms each; 5% of a whole run's CPU time). SIGWINCH is then
 // left alone unless there is a terminal to resize, which needs Go code
 // and so os/signal. Elsewhere os/signal does it all.
-type signalRelay struct {
+type SignalRelay struct {
 	fwd      *sigfwd.Forwarder
 	sigc     chan os.Signal
 	notified chan struct{} // os/signal: closed once Notify returned
@@ -157,8 +158,10 @@ type signalRelay struct {
 	stopped  bool
 }
 
-func startSignalRelay() *signalRelay {
-	sr := &signalRelay{}
+// StartSignalRelay catches the signals to forward; they are held until
+// the process to forward them to exists.
+func StartSignalRelay() *SignalRelay {
+	sr := &SignalRelay{}
 	if f, err := sigfwd.Start(relayedSignals); err == nil {
 		sr.fwd = f
 		return sr
@@ -175,7 +178,7 @@ func startSignalRelay() *signalRelay {
 }
 
 // ready returns once every signal is caught.
-func (sr *signalRelay) ready() {
+func (sr *SignalRelay) ready() {
 	if sr.notified != nil {
 		<-sr.notified
 	}
@@ -184,7 +187,7 @@ func (sr *signalRelay) ready() {
 // target starts forwarding to the process (pidfd, or pid where pidfd is
 // -1), beginning with the signals that arrived meanwhile; SIGWINCH
 // resizes relay's terminal instead.
-func (sr *signalRelay) target(pidfd, pid int, relay *ttyRelay) {
+func (sr *SignalRelay) target(pidfd, pid int, relay *ttyRelay) {
 	sr.done = make(chan struct{})
 	if sr.fwd != nil {
 		sr.fwd.Target(pidfd, pid)
@@ -197,8 +200,8 @@ func (sr *signalRelay) target(pidfd, pid int, relay *ttyRelay) {
 	go forward(sr.sigc, pid, relay, sr.done)
 }
 
-// stop ends the forwarding; it may be called more than once.
-func (sr *signalRelay) stop() {
+// Stop ends the forwarding; it may be called more than once.
+func (sr *SignalRelay) Stop() {
 	if sr.stopped {
 		return
 	}

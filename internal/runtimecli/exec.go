@@ -59,6 +59,14 @@ func newExec(g *globals) *command {
 			if err != nil {
 				return err
 			}
+			// Signals are caught before the process starts, so that
+			// none (a ^C at once) kills the runtime and leaves the
+			// process behind; they are forwarded once it runs.
+			var sr *runtime.SignalRelay
+			if !f.detach {
+				sr = runtime.StartSignalRelay()
+				defer sr.Stop()
+			}
 			proc, err := c.Exec(p, &runtime.ExecOptions{
 				ConsoleSocket: f.consoleSocket,
 				PidFile:       f.pidFile,
@@ -74,7 +82,7 @@ func newExec(g *globals) *command {
 				proc.Release()
 				return nil
 			}
-			code, err := runtime.WaitForeground(proc)
+			code, err := runtime.WaitForeground(proc, sr)
 			if err != nil {
 				return err
 			}

@@ -90,7 +90,21 @@ type Config struct {
 	Sync  int // the child's end of the SOCK_SEQPACKET pair
 	Fifo  int // create: exec.fifo, opened read-write; else -1
 	MntNS int // exec: the container's mount namespace; else -1
-	Tasks []int
+	// Namespaces are the existing namespaces to join (exec: the
+	// container's) besides a mount and a pid namespace: the child enters
+	// them itself, first. (A pid namespace is for the children of whoever
+	// joins it, so the runtime joins that one around the fork:
+	// process.InPidNS.)
+	Namespaces []NSJoin
+	Tasks      []int
+}
+
+// NSJoin is a namespace to enter: a descriptor of it, its CLONE_NEW* flag
+// and its name for errors ("network").
+type NSJoin struct {
+	FD   int
+	Flag int
+	Name string
 }
 
 // Unsupported returns why the forked init cannot start s, or "".
@@ -436,6 +450,10 @@ func Compile(c *Config) (_ *Init, retErr error) {
 	if c.MntNS >= 0 {
 		mntIdx = add(c.MntNS, true)
 	}
+	var nsIdx []int
+	for _, j := range c.Namespaces {
+		nsIdx = append(nsIdx, add(j.FD, true))
+	}
 	var taskIdx []int
 	for _, fd := range c.Tasks {
 		taskIdx = append(taskIdx, add(fd, true))
@@ -497,6 +515,10 @@ func Compile(c *Config) (_ *Init, retErr error) {
 	k.root = p.NewSlot()
 	syncArg := sysprog.Imm(at(syncIdx))
 
+	for i, j := range c.Namespaces {
+		p.Sys("join "+j.Name+" namespace", unix.SYS_SETNS, sysprog.Imm(at(nsIdx[i])), sysprog.Imm(j.Flag))
+		p.Sys("close", unix.SYS_CLOSE, sysprog.Imm(at(nsIdx[i])))
+	}
 	if c.Mode == Exec {
 		if mntIdx >= 0 {
 			p.Sys("join mount namespace", unix.SYS_SETNS, sysprog.Imm(at(mntIdx)), sysprog.Imm(unix.CLONE_NEWNS))

@@ -260,6 +260,40 @@ func RunIn(joins []Join, offsets map[string]TimeOffset, start func() error) erro
 	return (<-resc).err
 }
 
+// InPidNS runs start (which forks) with the calling thread's namespace
+// for children set to the pid namespace at path, and sets it back after:
+// a thread may enter a pid namespace below its own and return to its own.
+// This spares RunIn's fresh thread (~0.1 ms) when the pid namespace is
+// the only one the runtime must enter (the child enters the others).
+func InPidNS(path string, start func() error) error {
+	goruntime.LockOSThread()
+	own, err := unix.Open("/proc/thread-self/ns/pid_for_children", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		goruntime.UnlockOSThread()
+		return fmt.Errorf("open own pid namespace: %w", err)
+	}
+	defer unix.Close(own)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		goruntime.UnlockOSThread()
+		return fmt.Errorf("open pid namespace %s: %w", path, err)
+	}
+	err = unix.Setns(fd, unix.CLONE_NEWPID)
+	unix.Close(fd)
+	if err != nil {
+		goruntime.UnlockOSThread()
+		return fmt.Errorf("join pid namespace %s: %w", path, err)
+	}
+	startErr := start()
+	if err := unix.Setns(own, unix.CLONE_NEWPID); err != nil {
+		// The thread stays locked, and so out of other goroutines'
+		// reach, with the container's pid namespace for children.
+		return errors.Join(startErr, fmt.Errorf("return to own pid namespace: %w", err))
+	}
+	goruntime.UnlockOSThread()
+	return startErr
+}
+
 func newTimeNS(offsets map[string]TimeOffset) error {
 	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
 		return fmt.Errorf("create time namespace: %w", err)
