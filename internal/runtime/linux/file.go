@@ -27,6 +27,15 @@ func ReadFile(path string) ([]byte, error) {
 	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > 0 && st.Size < 1<<30 {
 		size = int(st.Size) + 1 // +1: the read that sees EOF needs room
 	}
+	b, err := readAll(fd, size)
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	return b, nil
+}
+
+// readAll reads fd to its end into a buffer of size bytes to begin with.
+func readAll(fd, size int) ([]byte, error) {
 	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
@@ -37,7 +46,7 @@ func ReadFile(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, err
 		}
 		if n == 0 {
 			return b, nil

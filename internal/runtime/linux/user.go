@@ -20,23 +20,11 @@ func HomeDir(passwd string, uid uint32) string {
 
 // HomeDirFD is HomeDir for an open passwd file (the caller closes it).
 func HomeDirFD(fd int, uid uint32) string {
-	b := make([]byte, 0, 4096)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := unix.Read(fd, b[len(b):cap(b)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return "/"
-		}
-		if n == 0 {
-			return homeIn(b, uid)
-		}
-		b = b[:len(b)+n]
+	b, err := readAll(fd, 4096)
+	if err != nil {
+		return "/"
 	}
+	return homeIn(b, uid)
 }
 
 // homeIn finds uid's home in passwd's content: name:pw:uid:gid:gecos:home:shell.
