@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
@@ -68,7 +69,7 @@ func (c *Container) destroy() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := removeStateDir(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove state: %w", err))
 	}
 	if h := c.st.meta().Hooks; h != nil {
@@ -77,6 +78,17 @@ func (c *Container) destroy() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeStateDir removes a container's state directory: its state file
+// and the directory, or, if anything else is left in it (an exec fifo),
+// everything as os.RemoveAll does.
+func removeStateDir(dir string) error {
+	unix.Unlink(filepath.Join(dir, stateFile))
+	if err := unix.Rmdir(dir); err == nil || err == unix.ENOENT {
+		return nil
+	}
+	return os.RemoveAll(dir)
 }
 
 // destroyCgroup removes a cgroup, waiting a little for exiting processes to

@@ -445,6 +445,13 @@ func PrepareSelfJoin(m Manager, r *specs.LinuxResources) *SelfJoin {
 	}
 	j := &SelfJoin{Tasks: v.tasksFiles()}
 	seen := map[string]bool{}
+	// The hierarchies' mount points exist: most containers' directories
+	// sit right under them and need no stat of their parent.
+	exists := make(map[string]bool, len(v.mounts))
+	for _, mt := range v.mounts {
+		exists[mt.Dir] = true
+	}
+	var st unix.Stat_t
 	// In the reverse of Create's order: the process and Create, running
 	// at the same time, each make about half of the directories (the
 	// other finds them made).
@@ -453,10 +460,10 @@ func PrepareSelfJoin(m Manager, r *specs.LinuxResources) *SelfJoin {
 	for _, d := range dirs {
 		var missing []string
 		for p := d; ; p = filepath.Dir(p) {
-			if seen[p] || p == "/" || p == "." {
+			if seen[p] || exists[p] || p == "/" || p == "." {
 				break
 			}
-			if _, err := os.Stat(p); err == nil {
+			if unix.Stat(p, &st) == nil {
 				break
 			}
 			missing = append(missing, p)
