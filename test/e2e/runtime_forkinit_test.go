@@ -174,3 +174,25 @@ func TestRuntimeCgroupNamespaceMount(t *testing.T) {
 		}
 	}
 }
+
+// The forked init sets the flags of the cgroup v1 tree (a tmpfs and a
+// bind per hierarchy) with one recursive mount_setattr(2); a kernel
+// without that call (before 5.12) gets each mount remounted instead, and
+// the same container.
+func TestRuntimeWithoutMountSetattr(t *testing.T) {
+	r := newRT(t)
+	old := newRT(t)
+	old.enosys = []string{"mount_setattr"}
+	script := "awk '$5 ~ /^\\/sys/ {print $5, $6, $9}' /proc/self/mountinfo | sort; touch /sys/fs/cgroup/x /sys/fs/cgroup/pids/x 2>&1; ls /sys/fs/cgroup"
+	s := testutil.Spec(t, "sh", "-c", script)
+	now := r.must("run", "--bundle", testutil.Bundle(t, s), id(t))
+	before := old.must("run", "--bundle", testutil.Bundle(t, s), id(t))
+	if now != before {
+		t.Fatalf("another container without mount_setattr\n--- with:\n%s\n--- without:\n%s", now, before)
+	}
+	for _, want := range []string{"/sys/fs/cgroup ro,nosuid,nodev,noexec,relatime tmpfs", "/sys/fs/cgroup/pids ro,nosuid,nodev,noexec,relatime cgroup", "/sys/fs/cgroup/x: Read-only", "/sys/fs/cgroup/pids/x: Read-only"} {
+		if !strings.Contains(now, want) {
+			t.Errorf("output lacks %q:\n%s", want, now)
+		}
+	}
+}

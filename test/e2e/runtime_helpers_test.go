@@ -19,6 +19,9 @@ type rt struct {
 	t    *testing.T
 	bin  string // hako-runtime
 	root string
+	// enosys, when set, are system calls the runtime runs without (see
+	// enosysEnv).
+	enosys []string
 }
 
 func newRT(t *testing.T) *rt {
@@ -49,7 +52,17 @@ func id(t *testing.T) string {
 }
 
 func (r *rt) cmd(args ...string) *exec.Cmd {
-	return exec.Command(r.bin, append([]string{"--root", r.root}, args...)...)
+	args = append([]string{"--root", r.root}, args...)
+	if len(r.enosys) == 0 {
+		return exec.Command(r.bin, args...)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cmd := exec.Command(self, append([]string{r.bin}, args...)...)
+	cmd.Env = append(os.Environ(), enosysEnv+"="+strings.Join(r.enosys, ","))
+	return cmd
 }
 
 // run runs a runtime verb and returns stdout, stderr and the exit code.

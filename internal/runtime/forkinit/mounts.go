@@ -127,6 +127,20 @@ func (k *compiler) cgroupMount(what string, m *specs.Mount, opts mount.Options) 
 	k.sys2(what, "mount tmpfs", unix.SYS_MOUNT, sysprog.Str("tmpfs"), sysprog.FdPath(t), sysprog.Str("tmpfs"), sysprog.Imm(flags&^unix.MS_RDONLY), sysprog.Str("mode=755"))
 	k.close(t)
 	top := k.openInRoot(what, m.Destination, unix.O_RDONLY|unix.O_DIRECTORY)
+	// cgroupfs holds neither programs nor devices: each hierarchy's bind
+	// keeps nosuid, nodev and noexec (what rootfs.remountBind finds on
+	// every cgroup v1 mount) without a statfs of each.
+	hflags := flags | (unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)&^opts.ClearFlags
+	// Where the tmpfs and the binds get the same flags, one recursive
+	// mount_setattr of the tree sets them all once the binds are made;
+	// the remounts below are what kernels before 5.12 run instead.
+	set, clr, oneCall := mountAttrOf(flags)
+	oneCall = oneCall && hflags == flags && flags != 0
+	remount := func(sub string) {
+		if flags != 0 {
+			k.remountBind(what, sub, hflags)
+		}
+	}
 	for _, h := range c.CgroupV1 {
 		sub := path.Join(m.Destination, h.Name)
 		k.sys2(what, "mkdir "+sub, unix.SYS_MKDIRAT, sysprog.Fd(top), sysprog.Str(h.Name), sysprog.Imm(0o755)).Tolerate(0, unix.EEXIST)
@@ -134,22 +148,67 @@ func (k *compiler) cgroupMount(what string, m *specs.Mount, opts mount.Options) 
 		k.sys2(what, "open "+sub, unix.SYS_OPENAT, sysprog.Fd(top), sysprog.Str(h.Name), sysprog.Imm(unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)).OutTo(d)
 		k.sys2(what, "bind "+h.Source, unix.SYS_MOUNT, sysprog.Str(h.Source), sysprog.FdPath(d), sysprog.Imm(0), sysprog.Imm(unix.MS_BIND|unix.MS_REC), sysprog.Imm(0))
 		k.close(d)
-		if flags != 0 {
-			// cgroupfs holds neither programs nor devices: keep
-			// nosuid, nodev and noexec (what rootfs.remountBind finds
-			// on every cgroup v1 mount) without a statfs of each.
-			k.remountBind(what, sub, flags|(unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)&^opts.ClearFlags)
+		if !oneCall {
+			remount(sub)
 		}
 		for _, l := range h.Links {
 			k.sys2(what, "symlink "+path.Join(m.Destination, l), unix.SYS_SYMLINKAT, sysprog.Str(h.Name), sysprog.Fd(top), sysprog.Str(l)).Tolerate(0, unix.EEXIST)
 		}
 	}
+	var setattr *sysprog.Op
+	fallback := k.p.Len()
+	if oneCall {
+		attr := &unix.MountAttr{Attr_set: set, Attr_clr: clr}
+		setattr = k.sys2(what, "set mount attributes "+rootfs.FlagNames(flags), unix.SYS_MOUNT_SETATTR, sysprog.Fd(top), sysprog.Str(""), sysprog.Imm(unix.AT_EMPTY_PATH|unix.AT_RECURSIVE), k.ptr(attr, unsafe.Pointer(attr)), sysprog.Imm(unsafe.Sizeof(*attr))).Tolerate(0, unix.ENOSYS)
+		fallback = k.p.Len()
+		for _, h := range c.CgroupV1 {
+			remount(path.Join(m.Destination, h.Name))
+		}
+	}
 	if flags&unix.MS_RDONLY != 0 {
 		k.sys2(what, "remount read-only", unix.SYS_MOUNT, sysprog.Str(""), sysprog.FdPath(top), sysprog.Imm(0), sysprog.Imm(unix.MS_REMOUNT|flags), sysprog.Str("mode=755"))
+	}
+	if setattr != nil {
+		setattr.SkipOnSuccess(k.p.Len() - fallback)
 	}
 	k.close(top)
 	k.finishMount(what, m.Destination, opts)
 	return nil
+}
+
+// mountAttrOf turns mount(2) flags into mount_setattr(2) attributes to
+// set and clear; ok is false when flags hold one it has no attribute for.
+func mountAttrOf(flags uintptr) (set, clr uint64, ok bool) {
+	attrs := []struct {
+		flag uintptr
+		attr uint64
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+		{unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
+	}
+	for _, a := range attrs {
+		if flags&a.flag != 0 {
+			set |= a.attr
+			flags &^= a.flag
+		}
+	}
+	// The access time is one of three values.
+	switch flags & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME) {
+	case 0:
+	case unix.MS_NOATIME:
+		set, clr = set|unix.MOUNT_ATTR_NOATIME, unix.MOUNT_ATTR__ATIME
+	case unix.MS_RELATIME:
+		set, clr = set|unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME
+	case unix.MS_STRICTATIME:
+		set, clr = set|unix.MOUNT_ATTR_STRICTATIME, unix.MOUNT_ATTR__ATIME
+	default:
+		return 0, 0, false
+	}
+	flags &^= unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME
+	return set, clr, flags == 0
 }
 
 func (k *compiler) hasNS(t specs.LinuxNamespaceType) bool {
