@@ -142,6 +142,11 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 		return nil, fmt.Errorf("container init exited at start: %w", err)
 	}
 	c.st.Pid, c.st.PidStart = pid, ps.StartTime
+	// The state is complete now: written while the init builds the
+	// container rather than after.
+	if err := writeState(c.dir, c.st); err != nil {
+		return nil, err
+	}
 	var console *os.File
 	defer func() {
 		if retErr != nil && console != nil {
@@ -177,9 +182,6 @@ func (r *Runtime) createForked(c *Container, s *specs.Spec, sp *process.Spawn, o
 		}
 	}
 	res := &Created{Container: c, child: child, forked: in, Console: console}
-	if err := writeState(c.dir, c.st); err != nil {
-		return nil, err
-	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, pid); err != nil {
 			return nil, err
