@@ -756,11 +756,18 @@ func (k *compiler) finish() error {
 	}
 	for _, mp := range l.MaskedPaths {
 		desc := "linux.maskedPaths " + mp
-		// /dev/null over a file; binding it over a directory fails with
-		// ENOTDIR, and an empty read-only tmpfs goes there instead.
-		p.Sys(desc, unix.SYS_MOUNT, sysprog.Str("/dev/null"), sysprog.Str(mp), sysprog.Imm(0), sysprog.Imm(unix.MS_BIND), sysprog.Imm(0)).
-			Tolerate(1, unix.ENOENT).Tolerate(0, unix.ENOTDIR).SkipOnSuccess(1)
-		p.Sys(desc, unix.SYS_MOUNT, sysprog.Str("tmpfs"), sysprog.Str(mp), sysprog.Str("tmpfs"), sysprog.Imm(unix.MS_RDONLY), sysprog.Str("size=0k")).Tolerate(0, unix.ENOENT, unix.ENOTDIR)
+		// An empty read-only tmpfs over a directory, /dev/null over
+		// anything else, nothing where there is nothing. The open says
+		// which, where a bind of /dev/null that fails on a directory
+		// would cost an expedited RCU grace period (the kernel drops
+		// the mount it made for it).
+		d := k.slot()
+		p.Sys(desc+": open", unix.SYS_OPENAT, sysprog.Imm(unix.AT_FDCWD), sysprog.Str(mp), sysprog.Imm(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).
+			OutTo(d).Tolerate(3, unix.ENOENT).Tolerate(2, unix.ENOTDIR)
+		k.close(d)
+		p.Sys(desc, unix.SYS_MOUNT, sysprog.Str("tmpfs"), sysprog.Str(mp), sysprog.Str("tmpfs"), sysprog.Imm(unix.MS_RDONLY), sysprog.Str("size=0k")).
+			Tolerate(1, unix.ENOENT).SkipOnSuccess(1)
+		p.Sys(desc, unix.SYS_MOUNT, sysprog.Str("/dev/null"), sysprog.Str(mp), sysprog.Imm(0), sysprog.Imm(unix.MS_BIND), sysprog.Imm(0)).Tolerate(0, unix.ENOENT)
 	}
 	if s.Root.Readonly {
 		flags := uintptr(unix.MS_RDONLY) | k.coveringFlags("/")

@@ -38,10 +38,11 @@ func Finish(c *Config) error {
 }
 
 // maskPath hides a path: /dev/null over a file, an empty read-only tmpfs
-// over a directory. Missing paths need no masking.
+// over a directory. Missing paths need no masking. Symbolic links are
+// followed, as mount follows them.
 func maskPath(p string) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
+	if err := unix.Stat(p, &st); err != nil {
 		if err == unix.ENOENT || err == unix.ENOTDIR {
 			return nil
 		}
