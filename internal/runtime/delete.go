@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
 	"github.com/hako-dev/hako/internal/runtime/hooks"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,32 @@ func (c *Container) Delete(force bool) error {
 	if st, err := readState(c.dir); err == nil {
 		c.st = st
 	}
+	return c.deleteLocked(force)
+}
+
+// Delete deletes container id as Container.Delete does, reading its state
+// once, under the lock, rather than loading it and reading it again.
+func (r *Runtime) Delete(id string, force bool) error {
+	if err := CheckID(id); err != nil {
+		return err
+	}
+	dir := filepath.Join(r.root, id)
+	unlock, err := lock(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("container %q does not exist: %w", id, errdefs.ErrNotFound)
+		}
+		return err
+	}
+	defer unlock()
+	c, err := r.loadDir(id, dir)
+	if err != nil {
+		return err
+	}
+	return c.deleteLocked(force)
+}
+
+func (c *Container) deleteLocked(force bool) error {
 	switch st := c.status(); st {
 	case StatusStopped:
 	case StatusCreating:

@@ -86,7 +86,11 @@ func (r *Runtime) Load(id string) (*Container, error) {
 	if err := CheckID(id); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(r.root, id)
+	return r.loadDir(id, filepath.Join(r.root, id))
+}
+
+// loadDir reads the state of container id in dir.
+func (r *Runtime) loadDir(id, dir string) (*Container, error) {
 	st, err := readState(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -14,14 +14,11 @@ func newDelete(g *globals) *command {
 		flags:   newFlagSet(),
 		args:    exactArgs("delete", 1, "a container ID"),
 		run: func(args []string) error {
-			c, err := g.load(args[0])
-			if err != nil {
-				if force && errdefs.IsNotFound(err) {
-					return nil
-				}
-				return err
+			err := g.runtime().Delete(args[0], force)
+			if force && errdefs.IsNotFound(err) {
+				return nil
 			}
-			return c.Delete(force)
+			return err
 		},
 	}
 	cmd.flags.BoolVarP(&force, "force", "f", false, "kill the container first if it runs")
