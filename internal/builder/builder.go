@@ -22,6 +22,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -62,10 +63,14 @@ type Backend interface {
 	BuildImage(ctx context.Context, ref string, pull bool, platform string, progress func(string)) (Image, error)
 	// BuildCached returns the image a step with cache key key made.
 	BuildCached(ctx context.Context, key string) (Image, bool)
-	// BuildRun creates a container with cfg (cfg.Image is the image),
-	// calls created with its ID (the caller removes it), runs it to its
-	// end with its output copied to out and returns its exit code.
-	BuildRun(ctx context.Context, cfg *ctypes.Config, created func(id string), out io.Writer) (exitCode int, err error)
+	// BuildRun creates a container with cfg (cfg.Image is the image) and
+	// o, calls created with its ID (the caller removes it), runs it to
+	// its end with its output copied to out and returns its exit code.
+	BuildRun(ctx context.Context, cfg *ctypes.Config, o RunOptions, created func(id string), out io.Writer) (exitCode int, err error)
+	// BuildCache returns the directory of RUN --mount=type=cache's cache
+	// id, made with mode, uid and gid when it is new. exclusive keeps it
+	// for the caller alone (sharing=locked) until release.
+	BuildCache(ctx context.Context, id string, mode fs.FileMode, uid, gid int, exclusive bool) (dir string, release func(), err error)
 	// BuildCommit stores a step's image.
 	BuildCommit(ctx context.Context, c Commit) (id string, err error)
 	// BuildView makes image's files readable at dir until release.
@@ -273,7 +278,7 @@ func (b *build) stageIndex(name string, n int) int {
 }
 
 // neededStages lists, in Dockerfile order, the stages target depends on
-// (through FROM and COPY --from) and target itself.
+// (through FROM, COPY --from and RUN --mount from=) and target itself.
 func (b *build) neededStages(target int) ([]int, error) {
 	need := map[int]bool{}
 	var visit func(i int) error
@@ -293,17 +298,29 @@ func (b *build) neededStages(target int) ([]int, error) {
 			}
 		}
 		for _, cmd := range st.Commands {
-			c, ok := cmd.(*instructions.CopyCommand)
-			if !ok || c.From == "" {
-				continue
+			var froms []string
+			switch c := cmd.(type) {
+			case *instructions.CopyCommand:
+				froms = append(froms, c.From)
+			case *instructions.RunCommand:
+				if slices.Contains(c.FlagsUsed, "mount") {
+					for _, m := range instructions.GetMounts(c) {
+						froms = append(froms, m.From)
+					}
+				}
 			}
-			from, err := b.expandIn(c.From, b.metaArgs)
-			if err != nil {
-				return lineErr(c.Location(), err)
-			}
-			if j := b.stageIndex(from, i); j >= 0 {
-				if err := visit(j); err != nil {
-					return err
+			for _, from := range froms {
+				if from == "" {
+					continue
+				}
+				from, err := b.expandIn(from, b.metaArgs)
+				if err != nil {
+					return lineErr(cmd.Location(), err)
+				}
+				if j := b.stageIndex(from, i); j >= 0 {
+					if err := visit(j); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -41,6 +41,9 @@ type fakeBackend struct {
 	configs map[string]dockerspec.DockerOCIImageConfig
 	cache   map[string]string
 	runs    []*ctypes.Config
+	runOpts []RunOptions
+	seen    []map[string]string
+	caches  map[string]string
 	removed []string
 	tags    []string
 	views   int
@@ -71,8 +74,31 @@ func (f *fakeBackend) BuildCached(ctx context.Context, key string) (Image, bool)
 	return Image{ID: id, Config: f.configs[id]}, true
 }
 
-func (f *fakeBackend) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(string), out io.Writer) (int, error) {
+func (f *fakeBackend) BuildRun(ctx context.Context, cfg *ctypes.Config, o RunOptions, created func(string), out io.Writer) (int, error) {
 	f.runs = append(f.runs, cfg)
+	f.runOpts = append(f.runOpts, o)
+	// What the binds show while the step runs, by path in the container;
+	// a writable one gets a file.
+	seen := map[string]string{}
+	for _, m := range o.Mounts {
+		if m.Type != "bind" {
+			continue
+		}
+		filepath.WalkDir(m.Source, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				b, _ := os.ReadFile(p)
+				rel, _ := filepath.Rel(m.Source, p)
+				seen[path.Join(m.Target, rel)] = string(b)
+			}
+			return nil
+		})
+		if !m.ReadOnly {
+			if err := os.WriteFile(filepath.Join(m.Source, "written"), []byte("w"), 0o644); err != nil {
+				return 0, err
+			}
+		}
+	}
+	f.seen = append(f.seen, seen)
 	id := fmt.Sprintf("c%031d", len(f.runs))
 	created(id)
 	fmt.Fprintf(out, "ran %s\n", strings.Join(cfg.Cmd, " "))
@@ -132,6 +158,21 @@ func (f *fakeBackend) BuildView(ctx context.Context, image string) (string, func
 	}
 	f.views++
 	return dir, func() error { f.views--; return nil }, nil
+}
+
+func (f *fakeBackend) BuildCache(ctx context.Context, id string, mode fs.FileMode, uid, gid int, exclusive bool) (string, func(), error) {
+	if f.caches == nil {
+		f.caches = map[string]string{}
+	}
+	if d, ok := f.caches[id]; ok {
+		return d, func() {}, nil
+	}
+	d := f.t.TempDir()
+	if err := os.Chmod(d, mode); err != nil {
+		return "", nil, err
+	}
+	f.caches[id] = d
+	return d, func() {}, nil
 }
 
 func (f *fakeBackend) ContainerRemove(ctx context.Context, ref string, force, volumes bool) error {
@@ -385,14 +426,18 @@ ENTRYPOINT echo hi
 
 func TestBuildErrors(t *testing.T) {
 	for df, want := range map[string]string{
-		"FROM busybox\nCOPY ../etc/passwd /\n":                  "line 2: forbidden path outside the build context",
-		"FROM busybox\nCOPY link /\n":                           "line 2: COPY failed: file not found",
-		"FROM busybox\nCOPY missing /\n":                        "line 2: COPY failed: file not found",
-		"FROM busybox\nENV A=1\nRUN exit 3\n":                   "line 3: the command '/bin/sh -c exit 3' returned a non-zero code: 3",
-		"RUN true\n":                                            "line 1: RUN before the first FROM",
-		"FROM busybox\nCOPY --chmod=u+x a /\n":                  "line 2: invalid --chmod=u+x",
-		"FROM busybox\nCOPY --chown=nobody a /\n":               "line 2: --chown=nobody: unable to find user nobody",
-		"FROM busybox\nRUN --mount=type=cache,target=/x true\n": "line 2: RUN --mount is not supported",
+		"FROM busybox\nCOPY ../etc/passwd /\n":                               "line 2: forbidden path outside the build context",
+		"FROM busybox\nCOPY link /\n":                                        "line 2: COPY failed: file not found",
+		"FROM busybox\nCOPY missing /\n":                                     "line 2: COPY failed: file not found",
+		"FROM busybox\nENV A=1\nRUN exit 3\n":                                "line 3: the command '/bin/sh -c exit 3' returned a non-zero code: 3",
+		"RUN true\n":                                                         "line 1: RUN before the first FROM",
+		"FROM busybox\nCOPY --chmod=u+x a /\n":                               "line 2: invalid --chmod=u+x",
+		"FROM busybox\nCOPY --chown=nobody a /\n":                            "line 2: --chown=nobody: unable to find user nobody",
+		"FROM busybox\nRUN --mount=type=secret,id=s true\n":                  "line 2: RUN --mount=type=secret is not supported",
+		"FROM busybox\nRUN --mount=type=bind,source=nope,target=/x true\n":   `line 2: RUN --mount=type=bind source "nope"`,
+		"FROM busybox\nRUN --mount=type=bind,source=../etc,target=/x true\n": `line 2: RUN --mount=type=bind source "../etc"`,
+		"FROM busybox\nRUN --mount=type=tmpfs true\n":                        "line 2: RUN --mount=type=tmpfs needs a target",
+		"FROM busybox\nRUN --network=host true\n":                            "line 2: RUN --network=host is not supported",
 	} {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
@@ -410,6 +455,93 @@ func TestBuildErrors(t *testing.T) {
 		if len(be.runs) != len(be.removed) {
 			t.Errorf("%q: containers not removed", df)
 		}
+	}
+}
+
+// RUN --mount: a cache is a directory of the backend's, kept across
+// steps; a bind shows the context (read-only unless rw, and then over a
+// throwaway layer) or a stage; a tmpfs is a tmpfs. Relative targets are
+// under the WORKDIR, targets the image lacks are stubs for the backend to
+// remove, and what a context bind shows is part of the step's cache key.
+func TestBuildRunMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a writable bind is an overlay mount")
+	}
+	be := newFake(t)
+	df := `FROM busybox AS src
+COPY a /data/a
+FROM busybox
+WORKDIR /app
+RUN --mount=type=cache,target=/root/.cache,id=gocache,sharing=locked,mode=0700 --mount=type=tmpfs,target=scratch,size=1m --network=none true
+RUN --mount=type=bind,source=sub,target=/ctx --mount=type=bind,from=src,source=/data,target=/stage cat /ctx/f /stage/a
+RUN --mount=type=bind,target=/w,rw touch /w/new
+RUN --mount=type=cache,target=/root/.cache,id=gocache ls /root/.cache
+`
+	files := map[string]string{"Dockerfile": df, "a": "A", "sub/f": "F"}
+	build := func() string {
+		t.Helper()
+		rep := &recorder{}
+		_, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, rep)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, rep)
+		}
+		return rep.String()
+	}
+	build()
+	if len(be.runOpts) != 4 {
+		t.Fatalf("%d RUN steps", len(be.runOpts))
+	}
+	o := be.runOpts[0]
+	if len(o.Mounts) != 2 || !o.NetworkNone {
+		t.Fatalf("first RUN: %+v", o)
+	}
+	cache, tmpfs := o.Mounts[0], o.Mounts[1]
+	if cache.Type != "bind" || cache.Source != be.caches["gocache"] || cache.Target != "/root/.cache" || cache.ReadOnly {
+		t.Errorf("cache mount %+v", cache)
+	}
+	if fi, err := os.Stat(cache.Source); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache directory: %v %v", fi, err)
+	}
+	if tmpfs.Type != "tmpfs" || tmpfs.Target != "/app/scratch" || tmpfs.TmpfsOptions == nil || tmpfs.TmpfsOptions.SizeBytes != 1<<20 {
+		t.Errorf("tmpfs mount %+v", tmpfs)
+	}
+	if !slices.Equal(o.Stubs, []string{"/root", "/root/.cache", "/app", "/app/scratch"}) {
+		t.Errorf("stubs %q", o.Stubs)
+	}
+	o = be.runOpts[1]
+	if len(o.Mounts) != 2 || !o.Mounts[0].ReadOnly || !o.Mounts[1].ReadOnly || o.NetworkNone {
+		t.Fatalf("second RUN: %+v", o)
+	}
+	if seen := be.seen[1]; seen["/ctx/f"] != "F" || seen["/stage/a"] != "A" || len(seen) != 2 {
+		t.Errorf("the binds showed %v", seen)
+	}
+	if o := be.runOpts[2]; len(o.Mounts) != 1 || o.Mounts[0].ReadOnly || o.Mounts[0].Target != "/w" {
+		t.Errorf("rw bind: %+v", o)
+	}
+	if seen := be.seen[2]; seen["/w/sub/f"] != "F" || seen["/w/Dockerfile"] != df {
+		t.Errorf("the rw bind of the context showed %v", seen)
+	}
+	// What the step wrote went to a throwaway layer, now gone.
+	if _, err := os.Stat(be.runOpts[2].Mounts[0].Source); !os.IsNotExist(err) {
+		t.Errorf("the rw bind's layer is left: %v", err)
+	}
+	if o := be.runOpts[3]; o.Mounts[0].Source != cache.Source {
+		t.Errorf("the same cache id, another directory: %s, %s", o.Mounts[0].Source, cache.Source)
+	}
+	if be.views != 0 {
+		t.Errorf("%d image views left", be.views)
+	}
+	// Unchanged: all cached. A change to what the bind shows reruns its
+	// step (and those after).
+	runs := len(be.runOpts)
+	build()
+	if len(be.runOpts) != runs {
+		t.Errorf("an unchanged rebuild ran %d steps", len(be.runOpts)-runs)
+	}
+	files["sub/f"] = "changed"
+	build()
+	if len(be.runOpts) != runs+3 {
+		t.Errorf("after a change to the bound directory: %d steps ran, want 3", len(be.runOpts)-runs)
 	}
 }
 

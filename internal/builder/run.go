@@ -15,12 +15,14 @@ import (
 
 // run executes a RUN instruction in a container and commits its changes.
 func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr error) {
-	if len(c.FlagsUsed) > 0 {
-		return fmt.Errorf("RUN --%s is not supported", c.FlagsUsed[0])
-	}
 	if b.image == "" {
 		return fmt.Errorf("RUN needs a base image with a shell; FROM scratch has none")
 	}
+	opts, mountKey, release, err := b.runOptions(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	argv, err := b.runArgv(c.ShellDependantCmdLine)
 	if err != nil {
 		return err
@@ -30,7 +32,9 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 		// docker records the build args a RUN saw: "|N k=v … cmd".
 		createdBy = fmt.Sprintf("|%d %s %s", len(b.args), strings.Join(b.args, " "), createdBy)
 	}
-	key := b.cacheKey("run", createdBy)
+	// The history shows the command alone, as buildkit's; the mounts and
+	// what a bind of the context shows are part of the key.
+	key := b.cacheKey(append([]string{"run", createdBy}, mountKey...)...)
 	if b.fromCache(ctx, key) {
 		return nil
 	}
@@ -54,7 +58,7 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 			retErr = fmt.Errorf("remove intermediate container %s: %w", shortID(id), err)
 		}
 	}()
-	code, err := b.be.BuildRun(ctx, cfg, func(cid string) {
+	code, err := b.be.BuildRun(ctx, cfg, opts, func(cid string) {
 		id = cid
 		b.rep.Stream(fmt.Sprintf(" ---> Running in %s\n", shortID(cid)))
 	}, &w)

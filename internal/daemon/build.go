@@ -3,13 +3,18 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/hako-dev/hako/internal/archive"
@@ -21,6 +26,7 @@ import (
 	"github.com/hako-dev/hako/internal/registry"
 	"github.com/hako-dev/hako/internal/snapshot"
 	ctypes "github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 )
 
 // The daemon is the builder's backend (builder.Backend): RUN steps are
@@ -204,12 +210,23 @@ func (d *Daemon) removeBuildViews(ctx context.Context) {
 }
 
 // BuildRun runs a RUN step's container to its end, streaming its output.
-func (d *Daemon) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(id string), out io.Writer) (int, error) {
-	resp, err := d.ContainerCreate(ctx, CreateRequest{Config: cfg, HostConfig: &ctypes.HostConfig{}})
+func (d *Daemon) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOptions, created func(id string), out io.Writer) (int, error) {
+	hc := &ctypes.HostConfig{Mounts: o.Mounts}
+	if o.NetworkNone {
+		hc.NetworkMode = "none"
+	}
+	resp, err := d.ContainerCreate(ctx, CreateRequest{Config: cfg, HostConfig: hc})
 	if err != nil {
 		return 0, err
 	}
 	created(resp.ID)
+	if len(o.Stubs) > 0 {
+		defer func() {
+			if err := d.removeStubs(ctx, resp.ID, o.Stubs); err != nil {
+				d.log().Warn("remove the mount points of a RUN step", "container", resp.ID, "error", err)
+			}
+		}()
+	}
 	wait, err := d.ContainerWait(ctx, resp.ID, "next-exit")
 	if err != nil {
 		return 0, err
@@ -245,6 +262,87 @@ func (d *Daemon) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(
 		return 0, fmt.Errorf("container %s: %s", resp.ID, res.Error.Message)
 	}
 	return int(res.StatusCode), nil
+}
+
+// removeStubs removes the directories the mounts of a RUN step made in its
+// container's own layer and left empty, children first: nothing of a mount
+// goes into the step's layer. A path through a symbolic link is left.
+func (d *Daemon) removeStubs(ctx context.Context, id string, stubs []string) error {
+	c, err := d.containers.Get(id)
+	if err != nil {
+		return err
+	}
+	return d.withLayers(ctx, c, func(upper string, _ []string) error {
+		root, err := unix.Open(upper, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(root)
+		for _, p := range slices.Backward(stubs) {
+			how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+			dir, err := unix.Openat2(root, path.Dir(p), how)
+			if err != nil {
+				continue
+			}
+			err = unix.Unlinkat(dir, path.Base(p), unix.AT_REMOVEDIR)
+			unix.Close(dir)
+			if err != nil && err != unix.ENOENT && err != unix.ENOTEMPTY && err != unix.EEXIST && err != unix.ENOTDIR {
+				return fmt.Errorf("remove %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+}
+
+// BuildCache returns the directory of a RUN --mount=type=cache cache:
+// ROOT/build-cache/<sha256 of id>, made with mode, uid and gid when new.
+// exclusive holds an flock on it (sharing=locked, and private, which
+// buildkit answers with a second cache instead) until release.
+func (d *Daemon) BuildCache(ctx context.Context, id string, mode fs.FileMode, uid, gid int, exclusive bool) (string, func(), error) {
+	sum := sha256.Sum256([]byte(id))
+	parent := filepath.Join(d.cfg.Root, "build-cache")
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", nil, err
+	}
+	dir := filepath.Join(parent, hex.EncodeToString(sum[:16]))
+	if err := os.Mkdir(dir, 0o700); err == nil {
+		// Made in place with its final mode and owner, so that no step
+		// sees it otherwise; a second builder finds it made.
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.Remove(dir)
+			return "", nil, err
+		}
+		if err := os.Chmod(dir, mode.Perm()); err != nil {
+			os.Remove(dir)
+			return "", nil, err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return "", nil, err
+	}
+	if !exclusive {
+		return dir, func() {}, nil
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EWOULDBLOCK {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			unix.Close(fd)
+			return "", nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("lock: %w", err)
+	}
+	return dir, func() { unix.Close(fd) }, nil
 }
 
 // BuildCommit stores a build step's image: base plus the changes of a

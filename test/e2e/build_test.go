@@ -180,3 +180,41 @@ func TestBuildDockerCLI(t *testing.T) {
 		t.Errorf("run: %q", got)
 	}
 }
+
+// RUN --mount for real: a cache kept from one build to the next, a bind of
+// the context and of a stage, a writable bind whose writes are thrown
+// away, a tmpfs, --network=none; nothing of the mounts in the image.
+func TestBuildRunMount(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	dir := buildContext(t, `FROM busybox AS src
+RUN mkdir /data && echo from-stage > /data/a
+FROM busybox
+RUN --mount=type=cache,target=/var/cache/app,id=app-cache sh -c 'date +%s%N >> /var/cache/app/runs; wc -l < /var/cache/app/runs > /runs'
+RUN --mount=type=bind,target=/ctx --mount=type=bind,from=src,source=/data,target=/stage sh -c 'cat /ctx/hello.txt /stage/a > /seen; touch /ctx/x 2>/dev/null && echo writable >> /seen; true'
+RUN --mount=type=bind,target=/ctxrw,rw sh -c 'echo scribble > /ctxrw/hello.txt && cat /ctxrw/hello.txt > /rw'
+RUN --mount=type=tmpfs,target=/scratch sh -c 'grep " /scratch tmpfs" /proc/mounts | cut -d" " -f3 > /tmpfs'
+RUN --network=none sh -c 'ls /sys/class/net > /nets'
+CMD cat /runs /seen /rw /tmpfs /nets; for p in /ctx /ctxrw /stage /scratch /var/cache/app; do test -e $p && echo left $p; done; true
+`)
+	e.must("build", "-t", "mounted", dir)
+	want := "1\nhello from the context\nfrom-stage\nscribble\ntmpfs\nlo\n"
+	if got := e.must("run", "--rm", "mounted"); got != want {
+		t.Errorf("run mounted: %q, want %q", got, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "hello.txt")); err != nil || string(b) != "hello from the context\n" {
+		t.Errorf("the rw bind changed the context: %q %v", b, err)
+	}
+	// The cache outlives the build: a step that reruns (--no-cache)
+	// finds what the last one left.
+	e.must("build", "--no-cache", "-t", "mounted", dir)
+	if got := e.must("run", "--rm", "mounted", "cat", "/runs"); got != "2\n" {
+		t.Errorf("runs recorded in the cache after two builds: %q", got)
+	}
+	if ps := e.must("ps", "-aq"); ps != "" {
+		t.Errorf("containers left behind: %q", ps)
+	}
+	if out, errOut, code := e.hako("build", "-t", "secret", buildContext(t, "FROM busybox\nRUN --mount=type=secret,id=s true\n")); code == 0 || !strings.Contains(out+errOut, "RUN --mount=type=secret is not supported") {
+		t.Errorf("a secret mount: exit %d:\n%s%s", code, out, errOut)
+	}
+}

@@ -33,8 +33,12 @@ func (f *fake) BuildCached(ctx context.Context, key string) (builder.Image, bool
 	return builder.Image{}, false
 }
 
-func (f *fake) BuildRun(ctx context.Context, cfg *ctypes.Config, created func(string), out io.Writer) (int, error) {
+func (f *fake) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOptions, created func(string), out io.Writer) (int, error) {
 	return 0, errors.New("no containers here")
+}
+
+func (f *fake) BuildCache(ctx context.Context, id string, mode fs.FileMode, uid, gid int, exclusive bool) (string, func(), error) {
+	return "", nil, errors.New("no caches here")
 }
 
 func (f *fake) BuildCommit(ctx context.Context, c builder.Commit) (string, error) {

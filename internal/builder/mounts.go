@@ -1,0 +1,327 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	mounttypes "github.com/moby/moby/api/types/mount"
+	"golang.org/x/sys/unix"
+)
+
+// RunOptions are what a RUN step's container needs beyond its
+// configuration: the mounts of RUN --mount and RUN --network.
+type RunOptions struct {
+	// Mounts are bind and tmpfs mounts; a bind's source is a host path.
+	Mounts []mounttypes.Mount
+	// NetworkNone runs the step without a network (RUN --network=none).
+	NetworkNone bool
+	// Stubs are the paths, parents first, that the mounts' targets make
+	// in the container's filesystem and its image lacks: the backend
+	// removes those left empty before the step is committed, so that a
+	// mount leaves nothing in the layer, as buildkit does.
+	Stubs []string
+}
+
+// runOptions reads a RUN's flags: --mount (bind, cache, tmpfs), --network
+// (default or none). It returns the container's options, what of the
+// mounts the step's cache key must hold (their specs, and a checksum of
+// what a bind of the build context shows), and a release for what it set
+// up: image views, cache locks, the throwaway layers of writable binds.
+func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o RunOptions, key []string, release func(), err error) {
+	var releases []func()
+	releaseAll := func() {
+		for _, r := range slices.Backward(releases) {
+			r()
+		}
+	}
+	defer func() {
+		if err != nil {
+			releaseAll()
+		}
+	}()
+	for _, f := range c.FlagsUsed {
+		switch f {
+		case "mount":
+		case "network":
+			switch n := instructions.GetNetwork(c); n {
+			case instructions.NetworkDefault:
+			case instructions.NetworkNone:
+				o.NetworkNone = true
+				key = append(key, "network=none")
+			default:
+				return o, nil, nil, fmt.Errorf("RUN --network=%s is not supported (default and none are)", n)
+			}
+		default:
+			return o, nil, nil, fmt.Errorf("RUN --%s is not supported", f)
+		}
+	}
+	if !slices.Contains(c.FlagsUsed, "mount") {
+		return o, key, releaseAll, nil
+	}
+	for _, m := range instructions.GetMounts(c) {
+		switch m.Type {
+		case instructions.MountTypeBind, instructions.MountTypeCache, instructions.MountTypeTmpfs:
+		default:
+			return o, nil, nil, fmt.Errorf("RUN --mount=type=%s is not supported: hako's builder takes no secrets or SSH agents", m.Type)
+		}
+		target := m.Target
+		if target == "" {
+			return o, nil, nil, fmt.Errorf("RUN --mount=type=%s needs a target", m.Type)
+		}
+		if !path.IsAbs(target) {
+			target = path.Join("/", b.cfg.WorkingDir, target)
+		}
+		target = path.Clean(target)
+		if target == "/" {
+			return o, nil, nil, fmt.Errorf("RUN --mount=type=%s: cannot mount over /", m.Type)
+		}
+		spec := fmt.Sprintf("type=%s,from=%s,source=%s,target=%s,ro=%t,id=%s,size=%d", m.Type, m.From, m.Source, target, m.ReadOnly, m.CacheID, m.SizeLimit)
+		switch m.Type {
+		case instructions.MountTypeBind:
+			root, from := b.ctxDir, ""
+			if m.From != "" {
+				id, err := b.copySource(ctx, m.From)
+				if err != nil {
+					return o, nil, nil, fmt.Errorf("RUN --mount from=%s: %w", m.From, err)
+				}
+				dir, rel, err := b.be.BuildView(ctx, id)
+				if err != nil {
+					return o, nil, nil, err
+				}
+				releases = append(releases, func() { rel() })
+				root, from = dir, id
+			}
+			src := m.Source
+			if src == "" {
+				src = "."
+			}
+			host, fi, err := resolveIn(root, src)
+			if err != nil {
+				return o, nil, nil, fmt.Errorf("RUN --mount=type=bind source %q: %w", src, err)
+			}
+			if from != "" {
+				// The image's ID stands for its files.
+				spec += ",image=" + from
+			} else {
+				sum, err := treeSum(host)
+				if err != nil {
+					return o, nil, nil, fmt.Errorf("RUN --mount=type=bind source %q: %w", src, err)
+				}
+				spec += ",sum=" + sum
+			}
+			if !m.ReadOnly {
+				// Writable, and what is written is thrown away.
+				scratch, rel, err := writableCopy(host, fi)
+				if err != nil {
+					return o, nil, nil, fmt.Errorf("RUN --mount=type=bind,rw source %q: %w", src, err)
+				}
+				releases = append(releases, rel)
+				host = scratch
+			}
+			o.Mounts = append(o.Mounts, mounttypes.Mount{Type: mounttypes.TypeBind, Source: host, Target: target, ReadOnly: m.ReadOnly})
+		case instructions.MountTypeCache:
+			if m.From != "" {
+				return o, nil, nil, fmt.Errorf("RUN --mount=type=cache,from= is not supported")
+			}
+			id := m.CacheID
+			if id == "" {
+				id = target
+			}
+			mode, uid, gid := fs.FileMode(0o755), 0, 0
+			if m.Mode != nil {
+				mode = fs.FileMode(*m.Mode) & fs.ModePerm
+			}
+			if m.UID != nil {
+				uid = int(*m.UID)
+			}
+			if m.GID != nil {
+				gid = int(*m.GID)
+			}
+			exclusive := m.CacheSharing == instructions.MountSharingLocked || m.CacheSharing == instructions.MountSharingPrivate
+			dir, rel, err := b.be.BuildCache(ctx, id, mode, uid, gid, exclusive)
+			if err != nil {
+				return o, nil, nil, fmt.Errorf("RUN --mount=type=cache,id=%s: %w", id, err)
+			}
+			releases = append(releases, rel)
+			o.Mounts = append(o.Mounts, mounttypes.Mount{Type: mounttypes.TypeBind, Source: dir, Target: target, ReadOnly: m.ReadOnly})
+		case instructions.MountTypeTmpfs:
+			o.Mounts = append(o.Mounts, mounttypes.Mount{Type: mounttypes.TypeTmpfs, Target: target, TmpfsOptions: &mounttypes.TmpfsOptions{SizeBytes: m.SizeLimit}})
+		}
+		key = append(key, spec)
+		for p := range ancestors(target) {
+			if resolved, fi := b.be.ImagePath(ctx, b.image, p); fi == nil && !slices.Contains(o.Stubs, resolved) {
+				o.Stubs = append(o.Stubs, resolved)
+			}
+		}
+	}
+	return o, key, releaseAll, nil
+}
+
+// ancestors yields p's prefixes, "/" excluded, shortest first: /a, /a/b,
+// /a/b/c for /a/b/c.
+func ancestors(p string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for i := 1; i <= len(p); i++ {
+			if i == len(p) || p[i] == '/' {
+				if !yield(p[:i]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// resolveIn finds rel (absolute or not, from root) inside root and returns
+// the host path it is at. A path or link that leads out of root is an
+// error.
+func resolveIn(root, rel string) (string, fs.FileInfo, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return "", nil, err
+	}
+	defer r.Close()
+	name := strings.TrimPrefix(path.Clean("/"+rel), "/")
+	if name == "" {
+		name = "."
+	}
+	if c := path.Clean(rel); c == ".." || strings.HasPrefix(c, "../") {
+		return "", nil, fmt.Errorf("outside the build context")
+	}
+	f, err := r.Open(name)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", nil, err
+	}
+	host, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return "", nil, err
+	}
+	return host, fi, nil
+}
+
+// treeSum is a checksum of the files under p (or of the file p): names,
+// types, modes, owners, link targets and contents.
+func treeSum(p string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(p, q)
+		var uid, gid uint32
+		if st, ok := fi.Sys().(*unix.Stat_t); ok {
+			uid, gid = st.Uid, st.Gid
+		}
+		fmt.Fprintf(h, "%s\x00%o\x00%d:%d\x00", rel, fi.Mode(), uid, gid)
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(q)
+			if err != nil {
+				return err
+			}
+			io.WriteString(h, l)
+		case fi.Mode().IsRegular():
+			f, err := os.Open(q)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		h.Write([]byte{0})
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writableCopy makes what a writable bind of host shows: a directory as
+// an overlay with a throwaway upper layer, a file as a copy. The release
+// removes it all.
+func writableCopy(host string, fi fs.FileInfo) (string, func(), error) {
+	tmp, err := os.MkdirTemp("", "hako-run-mount-")
+	if err != nil {
+		return "", nil, err
+	}
+	clean := func() { os.RemoveAll(tmp) }
+	if !fi.IsDir() {
+		dst := filepath.Join(tmp, "file")
+		if err := copyFile(host, dst, fi.Mode()); err != nil {
+			clean()
+			return "", nil, err
+		}
+		return dst, clean, nil
+	}
+	// The source is bound at lower first: overlay's options could not
+	// name a path with a comma or a colon in it.
+	lower, upper, work, merged := filepath.Join(tmp, "lower"), filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "merged")
+	for _, d := range []string{lower, upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			clean()
+			return "", nil, err
+		}
+	}
+	unmount := func(p string) bool {
+		err := unix.Unmount(p, unix.MNT_DETACH)
+		return err == nil || errors.Is(err, unix.EINVAL)
+	}
+	if err := unix.Mount(host, lower, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		clean()
+		return "", nil, fmt.Errorf("bind it: %w", err)
+	}
+	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+work); err != nil {
+		if unmount(lower) {
+			clean()
+		}
+		return "", nil, fmt.Errorf("mount a writable layer over it: %w", err)
+	}
+	return merged, func() {
+		// Removed only once nothing is mounted there: RemoveAll would
+		// otherwise delete what the mounts show.
+		if unmount(merged) && unmount(lower) {
+			clean()
+		}
+	}, nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode.Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
