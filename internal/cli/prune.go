@@ -191,16 +191,43 @@ func pruneImages(ctx context.Context, cl *client.Client, all bool) (pruned, erro
 	return p, nil
 }
 
+func pruneBuildCache(ctx context.Context, cl *client.Client, _ map[string][]string) (pruned, error) {
+	rep, err := cl.BuildCachePrune(ctx)
+	if err != nil {
+		return pruned{}, err
+	}
+	return pruned{"Deleted build cache objects:", rep.CachesDeleted, &rep.SpaceReclaimed}, nil
+}
+
+// newBuilder is docker builder: prune, for the caches of RUN
+// --mount=type=cache (the build steps' cache is the image store: image
+// prune drops what no tagged image needs).
+func newBuilder(c *CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "builder", Short: "manage the build cache"}
+	var all bool
+	prune := pruneCommand{
+		short: "remove the caches of RUN --mount=type=cache that no build uses",
+		warning: func(map[string][]string) (string, error) {
+			return "all build cache", nil
+		},
+		prune: pruneBuildCache,
+	}.command(c)
+	prune.Flags().BoolVarP(&all, "all", "a", false, "accepted for docker compatibility: every cache is pruned")
+	cmd.AddCommand(prune)
+	return cmd
+}
+
 // newSystemPrune is docker system prune: stopped containers, unused
 // networks, dangling images (with -a every unused one; an unused build
-// step's image is one of them) and, with --volumes, unused anonymous
-// volumes, in that order, with one confirmation.
+// step's image is one of them), with --volumes unused anonymous volumes,
+// and the unused caches of RUN --mount, in that order, with one
+// confirmation.
 func newSystemPrune(c *CLI) *cobra.Command {
 	var all, volumes, force bool
 	var filters []string
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
-		Short: "remove unused data: stopped containers, unused networks, dangling (with -a unused) images, with --volumes unused anonymous volumes",
+		Short: "remove unused data: stopped containers, unused networks, dangling (with -a unused) images, with --volumes unused anonymous volumes, build cache",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
@@ -220,6 +247,7 @@ func newSystemPrune(c *CLI) *cobra.Command {
 			} else {
 				what = append(what, "all dangling images")
 			}
+			what = append(what, "all build cache")
 			if !force && !confirm(cmd, c, "WARNING! This will remove:\n  - "+strings.Join(what, "\n  - ")+"\n\nAre you sure you want to continue? [y/N] ") {
 				return nil
 			}
@@ -234,7 +262,8 @@ func newSystemPrune(c *CLI) *cobra.Command {
 			if volumes {
 				steps = append(steps, func() (pruned, error) { return pruneVolumes(ctx, cl, fl) })
 			}
-			steps = append(steps, func() (pruned, error) { return pruneImages(ctx, cl, all) })
+			steps = append(steps, func() (pruned, error) { return pruneImages(ctx, cl, all) },
+				func() (pruned, error) { return pruneBuildCache(ctx, cl, fl) })
 			var total uint64
 			for _, step := range steps {
 				rep, err := step()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	buildtypes "github.com/moby/moby/api/types/build"
 	"io"
 	"net/http"
 	"net/url"
@@ -200,6 +201,13 @@ func (c *Client) ImagePrune(ctx context.Context, all bool) (*imagetypes.PruneRep
 	}
 	var r imagetypes.PruneReport
 	return &r, c.do(ctx, http.MethodPost, "/images/prune", q, nil, &r)
+}
+
+// BuildCachePrune is POST /build/prune: the unused caches of RUN
+// --mount=type=cache.
+func (c *Client) BuildCachePrune(ctx context.Context) (*buildtypes.CachePruneReport, error) {
+	var r buildtypes.CachePruneReport
+	return &r, c.do(ctx, http.MethodPost, "/build/prune", nil, nil, &r)
 }
 
 // DiskUsage is GET /system/df in its API-1.51 form.

@@ -296,53 +296,128 @@ func (d *Daemon) removeStubs(ctx context.Context, id string, stubs []string) err
 
 // BuildCache returns the directory of a RUN --mount=type=cache cache:
 // ROOT/build-cache/<sha256 of id>, made with mode, uid and gid when new.
-// exclusive holds an flock on it (sharing=locked, and private, which
-// buildkit answers with a second cache instead) until release.
+// A step holds an flock on it until release: shared, or exclusive for
+// sharing=locked (and private, which buildkit answers with a second cache
+// instead); BuildCachePrune takes it exclusive and skips what is in use.
 func (d *Daemon) BuildCache(ctx context.Context, id string, mode fs.FileMode, uid, gid int, exclusive bool) (string, func(), error) {
 	sum := sha256.Sum256([]byte(id))
-	parent := filepath.Join(d.cfg.Root, "build-cache")
+	parent := d.buildCacheDir()
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", nil, err
 	}
 	dir := filepath.Join(parent, hex.EncodeToString(sum[:16]))
-	if err := os.Mkdir(dir, 0o700); err == nil {
-		// Made in place with its final mode and owner, so that no step
-		// sees it otherwise; a second builder finds it made.
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.Remove(dir)
+	for {
+		if err := os.Mkdir(dir, 0o700); err == nil {
+			// Made in place with its final mode and owner, so that no
+			// step sees it otherwise; a second builder finds it made.
+			if err := os.Chown(dir, uid, gid); err != nil {
+				os.Remove(dir)
+				return "", nil, err
+			}
+			if err := os.Chmod(dir, mode.Perm()); err != nil {
+				os.Remove(dir)
+				return "", nil, err
+			}
+		} else if !errors.Is(err, fs.ErrExist) {
 			return "", nil, err
 		}
-		if err := os.Chmod(dir, mode.Perm()); err != nil {
-			os.Remove(dir)
+		how := unix.LOCK_SH
+		if exclusive {
+			how = unix.LOCK_EX
+		}
+		fd, err := flockWait(ctx, dir, how)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // pruned meanwhile: make it again
+		}
+		if err != nil {
 			return "", nil, err
 		}
-	} else if !errors.Is(err, fs.ErrExist) {
-		return "", nil, err
+		return dir, func() { unix.Close(fd) }, nil
 	}
-	if !exclusive {
-		return dir, func() {}, nil
-	}
+}
+
+// flockWait opens dir and waits for an flock of kind how on it.
+func flockWait(ctx context.Context, dir string, how int) (int, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", nil, err
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	for {
-		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		err = unix.Flock(fd, how|unix.LOCK_NB)
 		if err != unix.EWOULDBLOCK {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			unix.Close(fd)
-			return "", nil, ctx.Err()
+			return -1, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	if err != nil {
 		unix.Close(fd)
-		return "", nil, fmt.Errorf("lock: %w", err)
+		return -1, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	return dir, func() { unix.Close(fd) }, nil
+	// Removed by a prune between the open and the lock?
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Nlink == 0 {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "lock", Path: dir, Err: fs.ErrNotExist}
+	}
+	return fd, nil
+}
+
+func (d *Daemon) buildCacheDir() string { return filepath.Join(d.cfg.Root, "build-cache") }
+
+// BuildCachePrune removes the caches of RUN --mount=type=cache that no
+// build step uses, and returns their names and the space they took.
+func (d *Daemon) BuildCachePrune(ctx context.Context) ([]string, uint64, error) {
+	parent := d.buildCacheDir()
+	ents, err := os.ReadDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var deleted []string
+	var reclaimed uint64
+	for _, e := range ents {
+		dir := filepath.Join(parent, e.Name())
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+			unix.Close(fd) // in use
+			continue
+		}
+		size := diskUsage(dir)
+		err = os.RemoveAll(dir)
+		unix.Close(fd)
+		if err != nil {
+			return deleted, reclaimed, fmt.Errorf("remove build cache %s: %w", e.Name(), err)
+		}
+		deleted = append(deleted, e.Name())
+		reclaimed += size
+	}
+	return deleted, reclaimed, nil
+}
+
+// diskUsage is the space the files under dir take.
+func diskUsage(dir string) uint64 {
+	var n uint64
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) == nil {
+			n += uint64(st.Blocks) * 512
+		}
+		return nil
+	})
+	return n
 }
 
 // BuildCommit stores a build step's image: base plus the changes of a

@@ -214,6 +214,28 @@ CMD cat /runs /seen /rw /tmpfs /nets; for p in /ctx /ctxrw /stage /scratch /var/
 	if ps := e.must("ps", "-aq"); ps != "" {
 		t.Errorf("containers left behind: %q", ps)
 	}
+	// builder prune removes the cache (docker's CLI asks the same
+	// endpoint); the next build starts it again.
+	caches := filepath.Join(e.root, "build-cache")
+	if ents, err := os.ReadDir(caches); err != nil || len(ents) != 1 {
+		t.Fatalf("caches: %v %v", ents, err)
+	}
+	if out := e.must("builder", "prune", "-f"); !strings.Contains(out, "Deleted build cache objects:\n") || !strings.Contains(out, "Total reclaimed space: ") {
+		t.Errorf("builder prune:\n%s", out)
+	}
+	if ents, _ := os.ReadDir(caches); len(ents) != 0 {
+		t.Errorf("caches left after a prune: %v", ents)
+	}
+	e.must("build", "--no-cache", "-t", "mounted", dir)
+	if got := e.must("run", "--rm", "mounted", "cat", "/runs"); got != "1\n" {
+		t.Errorf("runs recorded in the cache after a prune: %q", got)
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		out, _, code := e.docker("builder", "prune", "-f")
+		if ents, _ := os.ReadDir(caches); code != 0 || len(ents) != 0 || !strings.Contains(out, "Total reclaimed space") {
+			t.Errorf("docker builder prune: exit %d, caches %v:\n%s", code, ents, out)
+		}
+	}
 	if out, errOut, code := e.hako("build", "-t", "secret", buildContext(t, "FROM busybox\nRUN --mount=type=secret,id=s true\n")); code == 0 || !strings.Contains(out+errOut, "RUN --mount=type=secret is not supported") {
 		t.Errorf("a secret mount: exit %d:\n%s%s", code, out, errOut)
 	}

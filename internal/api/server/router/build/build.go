@@ -13,14 +13,18 @@ import (
 	"github.com/hako-dev/hako/internal/api/server/httputil"
 	"github.com/hako-dev/hako/internal/builder"
 	"github.com/hako-dev/hako/internal/errdefs"
+	buildtypes "github.com/moby/moby/api/types/build"
 )
 
 // Backend is what builds need from the engine.
 type Backend interface {
 	builder.Backend
+	// BuildCachePrune removes the unused caches of RUN
+	// --mount=type=cache and reports them and the space they took.
+	BuildCachePrune(ctx context.Context) (deleted []string, reclaimed uint64, err error)
 }
 
-// Router serves POST /build.
+// Router serves POST /build and POST /build/prune.
 type Router struct{ b Backend }
 
 // New returns the build router.
@@ -30,7 +34,23 @@ func New(b Backend) *Router { return &Router{b: b} }
 func (r *Router) Routes() []httputil.Route {
 	return []httputil.Route{
 		{Method: http.MethodPost, Path: "/build", Handler: r.build},
+		{Method: http.MethodPost, Path: "/build/prune", Handler: r.prune},
 	}
+}
+
+// prune is POST /build/prune. hako's build cache proper is the image
+// store (image prune drops it); what this removes is the cache mounts'
+// directories, whatever the filters and limits ask, as none applies to
+// them but "all", which they all are.
+func (r *Router) prune(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	deleted, reclaimed, err := r.b.BuildCachePrune(ctx)
+	if err != nil {
+		return err
+	}
+	if deleted == nil {
+		deleted = []string{}
+	}
+	return httputil.WriteJSON(w, http.StatusOK, buildtypes.CachePruneReport{CachesDeleted: deleted, SpaceReclaimed: reclaimed})
 }
 
 type message struct {

@@ -37,6 +37,10 @@ func (f *fake) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOp
 	return 0, errors.New("no containers here")
 }
 
+func (f *fake) BuildCachePrune(ctx context.Context) ([]string, uint64, error) {
+	return []string{"c1"}, 4096, nil
+}
+
 func (f *fake) BuildCache(ctx context.Context, id string, mode fs.FileMode, uid, gid int, exclusive bool) (string, func(), error) {
 	return "", nil, errors.New("no caches here")
 }
@@ -115,5 +119,15 @@ func TestBuildStreamError(t *testing.T) {
 	New(&fake{}).build(context.Background(), w, req, nil)
 	if got := w.Body.String(); !strings.Contains(got, `"error":"dockerfile line 1: No such image: busybox"`) {
 		t.Errorf("stream: %s", got)
+	}
+}
+
+func TestBuildPrune(t *testing.T) {
+	w := httptest.NewRecorder()
+	if err := New(&fake{}).prune(context.Background(), w, httptest.NewRequest("POST", "/build/prune?all=1", nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(w.Body.String()); got != `{"CachesDeleted":["c1"],"SpaceReclaimed":4096}` {
+		t.Errorf("body %s", got)
 	}
 }
