@@ -231,6 +231,14 @@ CMD cat /runs /seen /rw /tmpfs /nets; for p in /ctx /ctxrw /stage /scratch /var/
 		t.Errorf("runs recorded in the cache after a prune: %q", got)
 	}
 	if _, err := exec.LookPath("docker"); err == nil {
+		// docker's classic builder sends the Dockerfile as it is.
+		cmd := exec.Command("docker", "build", "-t", "mounted-docker", dir)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock(), "DOCKER_BUILDKIT=0")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Successfully tagged mounted-docker:latest") {
+			t.Errorf("docker build: %v\n%s", err, out)
+		} else if got := e.must("run", "--rm", "mounted-docker"); got != want {
+			t.Errorf("run mounted-docker: %q, want %q", got, want)
+		}
 		out, _, code := e.docker("builder", "prune", "-f")
 		if ents, _ := os.ReadDir(caches); code != 0 || len(ents) != 0 || !strings.Contains(out, "Total reclaimed space") {
 			t.Errorf("docker builder prune: exit %d, caches %v:\n%s", code, ents, out)
