@@ -536,7 +536,17 @@ func newSystem(c *CLI) *cobra.Command {
 				freePct = fmt.Sprintf(" (%d%%)", volFree*100/volSize)
 			}
 			fmt.Fprintf(w, "Local Volumes\t%d\t%d\t%s\t%s%s\n", len(du.Volumes), volActive, units.HumanSizeWithPrecision(float64(volSize), 3), units.HumanSizeWithPrecision(float64(volFree), 3), freePct)
-			fmt.Fprintf(w, "Build Cache\t0\t0\t0B\t0B\n")
+			var cacheActive int
+			var cacheSize, cacheFree int64
+			for _, r := range du.BuildCache {
+				cacheSize += r.Size
+				if r.InUse {
+					cacheActive++
+				} else {
+					cacheFree += r.Size
+				}
+			}
+			fmt.Fprintf(w, "Build Cache\t%d\t%d\t%s\t%s\n", len(du.BuildCache), cacheActive, units.HumanSizeWithPrecision(float64(cacheSize), 3), units.HumanSizeWithPrecision(float64(cacheFree), 3))
 			return w.Flush()
 		},
 	}

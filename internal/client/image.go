@@ -216,6 +216,8 @@ type DiskUsage struct {
 	Images     []imagetypes.Summary
 	// Volumes carry UsageData: their size and how many containers use them.
 	Volumes []volume.Volume
+	// BuildCache is the caches of RUN --mount=type=cache.
+	BuildCache []buildtypes.CacheRecord
 }
 
 // SystemDF reports disk usage.

@@ -25,6 +25,7 @@ import (
 	"github.com/hako-dev/hako/internal/mount"
 	"github.com/hako-dev/hako/internal/registry"
 	"github.com/hako-dev/hako/internal/snapshot"
+	buildtypes "github.com/moby/moby/api/types/build"
 	ctypes "github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 )
@@ -402,6 +403,43 @@ func (d *Daemon) BuildCachePrune(ctx context.Context) ([]string, uint64, error) 
 		reclaimed += size
 	}
 	return deleted, reclaimed, nil
+}
+
+// BuildCacheUsage describes the caches of RUN --mount=type=cache, for
+// GET /system/df: size, whether a step holds one now, when it was made and
+// last changed.
+func (d *Daemon) BuildCacheUsage(ctx context.Context) ([]buildtypes.CacheRecord, error) {
+	parent := d.buildCacheDir()
+	ents, err := os.ReadDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []buildtypes.CacheRecord{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := []buildtypes.CacheRecord{}
+	for _, e := range ents {
+		dir := filepath.Join(parent, e.Name())
+		var stx unix.Statx_t
+		if unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_BTIME|unix.STATX_MTIME, &stx) != nil {
+			continue
+		}
+		mtime := time.Unix(stx.Mtime.Sec, int64(stx.Mtime.Nsec))
+		created := mtime
+		if stx.Mask&unix.STATX_BTIME != 0 {
+			created = time.Unix(stx.Btime.Sec, int64(stx.Btime.Nsec))
+		}
+		inUse := false
+		if fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			inUse = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil
+			unix.Close(fd)
+		}
+		out = append(out, buildtypes.CacheRecord{
+			ID: e.Name(), Type: "exec.cachemount", Description: "cached mount (RUN --mount=type=cache)",
+			InUse: inUse, Size: int64(diskUsage(dir)), CreatedAt: created, LastUsedAt: &mtime,
+		})
+	}
+	return out, nil
 }
 
 // diskUsage is the space the files under dir take.

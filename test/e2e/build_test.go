@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -219,6 +220,9 @@ CMD cat /runs /seen /rw /tmpfs /nets; for p in /ctx /ctxrw /stage /scratch /var/
 	caches := filepath.Join(e.root, "build-cache")
 	if ents, err := os.ReadDir(caches); err != nil || len(ents) != 1 {
 		t.Fatalf("caches: %v %v", ents, err)
+	}
+	if df := e.must("system", "df"); !regexp.MustCompile(`Build Cache\s+1\s+0\s`).MatchString(df) {
+		t.Errorf("system df with one cache, unused:\n%s", df)
 	}
 	if out := e.must("builder", "prune", "-f"); !strings.Contains(out, "Deleted build cache objects:\n") || !strings.Contains(out, "Total reclaimed space: ") {
 		t.Errorf("builder prune:\n%s", out)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	buildtypes "github.com/moby/moby/api/types/build"
 	"io"
 	"net/http"
 	"strings"
@@ -35,6 +36,8 @@ type Backend interface {
 	DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, error)
 	// VolumesUsage is the volumes with their UsageData, for /system/df.
 	VolumesUsage(ctx context.Context) ([]volumetypes.Volume, error)
+	// BuildCacheUsage is the caches of RUN --mount, for /system/df.
+	BuildCacheUsage(ctx context.Context) ([]buildtypes.CacheRecord, error)
 }
 
 // Router serves the image endpoints.
@@ -327,8 +330,12 @@ func (r *Router) df(ctx context.Context, w http.ResponseWriter, req *http.Reques
 	if err != nil {
 		return err
 	}
+	caches, err := r.b.BuildCacheUsage(ctx)
+	if err != nil {
+		return err
+	}
 	return httputil.WriteJSON(w, http.StatusOK, map[string]any{
-		"LayersSize": total, "Images": imgs, "Containers": []any{}, "Volumes": vols, "BuildCache": []any{},
+		"LayersSize": total, "Images": imgs, "Containers": []any{}, "Volumes": vols, "BuildCache": caches,
 	})
 }
 
