@@ -513,11 +513,40 @@ func newSystem(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			active := 0
+			// Reclaimable as docker counts it: the layers no container's
+			// image holds alone, the writable layers of containers not
+			// running.
+			pct := func(part, whole int64) string {
+				if whole <= 0 {
+					return ""
+				}
+				return fmt.Sprintf(" (%d%%)", part*100/whole)
+			}
+			active, used := 0, int64(0)
+			for _, img := range du.Images {
+				if img.Containers > 0 {
+					active++
+					if img.Size >= 0 && img.SharedSize >= 0 {
+						used += img.Size - img.SharedSize
+					}
+				}
+			}
+			imgFree := max(du.LayersSize-used, 0)
 			w := tabwriter.NewWriter(c.Out, 0, 8, 3, ' ', 0)
 			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
-			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s (100%%)\n", len(du.Images), active, units.HumanSizeWithPrecision(float64(du.LayersSize), 3), units.HumanSizeWithPrecision(float64(du.LayersSize), 3))
-			fmt.Fprintf(w, "Containers\t0\t0\t0B\t0B\n")
+			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s%s\n", len(du.Images), active, units.HumanSizeWithPrecision(float64(du.LayersSize), 3), units.HumanSizeWithPrecision(float64(imgFree), 3), pct(imgFree, du.LayersSize))
+			var ctrActive int
+			var ctrSize, ctrFree int64
+			for _, ct := range du.Containers {
+				ctrSize += ct.SizeRw
+				switch ct.State {
+				case "running", "paused", "restarting":
+					ctrActive++
+				default:
+					ctrFree += ct.SizeRw
+				}
+			}
+			fmt.Fprintf(w, "Containers\t%d\t%d\t%s\t%s%s\n", len(du.Containers), ctrActive, units.HumanSizeWithPrecision(float64(ctrSize), 3), units.HumanSizeWithPrecision(float64(ctrFree), 3), pct(ctrFree, ctrSize))
 			var volActive int
 			var volSize, volFree int64
 			for _, v := range du.Volumes {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	buildtypes "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
 	"io"
 	"net/http"
 	"net/url"
@@ -218,6 +219,8 @@ type DiskUsage struct {
 	Volumes []volume.Volume
 	// BuildCache is the caches of RUN --mount=type=cache.
 	BuildCache []buildtypes.CacheRecord
+	// Containers carry SizeRw, the size of their own layer.
+	Containers []container.Summary
 }
 
 // SystemDF reports disk usage.

@@ -442,6 +442,12 @@ func (d *Daemon) BuildCacheUsage(ctx context.Context) ([]buildtypes.CacheRecord,
 	return out, nil
 }
 
+// ContainersUsage lists every container with the size of its own layer
+// and of its whole filesystem, for GET /system/df.
+func (d *Daemon) ContainersUsage(ctx context.Context) ([]ctypes.Summary, error) {
+	return d.ContainerList(ctx, ListOptions{All: true, Size: true})
+}
+
 // diskUsage is the space the files under dir take.
 func diskUsage(dir string) uint64 {
 	var n uint64

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	goruntime "runtime"
 	"strings"
 	"sync/atomic"
@@ -587,5 +588,39 @@ func TestImagePullThroughMirror(t *testing.T) {
 	// which is down, and the error says so.
 	if _, errOut, code := e.hako("push", "mirror.test/team/app:1"); code == 0 || !strings.Contains(errOut, "127.0.0.1:1") {
 		t.Errorf("push to a host without push capability: %d %s", code, errOut)
+	}
+}
+
+// system df counts containers (running ones active, the writable layers
+// of the others reclaimable) and the images containers use, for hako's
+// CLI and docker's.
+func TestSystemDF(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	e.must("run", "-d", "--name", "dfrun", "busybox", "sleep", "60")
+	e.must("run", "--name", "dfstop", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /blob")
+	defer e.hako("rm", "-f", "dfrun", "dfstop")
+	row := func(df, name string) []string {
+		for _, l := range strings.Split(df, "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				return strings.Fields(strings.TrimPrefix(l, name))
+			}
+		}
+		return nil
+	}
+	check := func(who, df string) {
+		t.Helper()
+		kb := regexp.MustCompile(`^3[0-9][0-9](\.[0-9]+)?kB$`) // the 300 kB file
+		if r := row(df, "Containers"); len(r) < 4 || r[0] != "2" || r[1] != "1" || !kb.MatchString(r[2]) || !kb.MatchString(r[3]) {
+			t.Errorf("%s: containers row %q:\n%s", who, r, df)
+		}
+		if r := row(df, "Images"); len(r) < 2 || r[0] != "1" || r[1] != "1" {
+			t.Errorf("%s: images row %q:\n%s", who, r, df)
+		}
+	}
+	check("hako", e.must("system", "df"))
+	if _, err := exec.LookPath("docker"); err == nil {
+		out, _, _ := e.docker("system", "df")
+		check("docker", out)
 	}
 }

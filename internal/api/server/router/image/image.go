@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	buildtypes "github.com/moby/moby/api/types/build"
+	ctypes "github.com/moby/moby/api/types/container"
 	"io"
 	"net/http"
 	"strings"
@@ -38,6 +39,8 @@ type Backend interface {
 	VolumesUsage(ctx context.Context) ([]volumetypes.Volume, error)
 	// BuildCacheUsage is the caches of RUN --mount, for /system/df.
 	BuildCacheUsage(ctx context.Context) ([]buildtypes.CacheRecord, error)
+	// ContainersUsage is every container with its sizes, for /system/df.
+	ContainersUsage(ctx context.Context) ([]ctypes.Summary, error)
 }
 
 // Router serves the image endpoints.
@@ -334,8 +337,21 @@ func (r *Router) df(ctx context.Context, w http.ResponseWriter, req *http.Reques
 	if err != nil {
 		return err
 	}
+	ctrs, err := r.b.ContainersUsage(ctx)
+	if err != nil {
+		return err
+	}
+	// An image's Containers counts the containers made from it.
+	for i := range imgs {
+		imgs[i].Containers = 0
+		for _, c := range ctrs {
+			if c.ImageID == imgs[i].ID {
+				imgs[i].Containers++
+			}
+		}
+	}
 	return httputil.WriteJSON(w, http.StatusOK, map[string]any{
-		"LayersSize": total, "Images": imgs, "Containers": []any{}, "Volumes": vols, "BuildCache": caches,
+		"LayersSize": total, "Images": imgs, "Containers": ctrs, "Volumes": vols, "BuildCache": caches,
 	})
 }
 
