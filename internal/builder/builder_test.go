@@ -431,7 +431,9 @@ func TestBuildErrors(t *testing.T) {
 		"FROM busybox\nCOPY missing /\n":                                     "line 2: COPY failed: file not found",
 		"FROM busybox\nENV A=1\nRUN exit 3\n":                                "line 3: the command '/bin/sh -c exit 3' returned a non-zero code: 3",
 		"RUN true\n":                                                         "line 1: RUN before the first FROM",
-		"FROM busybox\nCOPY --chmod=u+x a /\n":                               "line 2: invalid --chmod=u+x",
+		"FROM busybox\nCOPY --chmod=u+q a /\n":                               "line 2: invalid --chmod=u+q: neither an octal mode",
+		"FROM busybox\nCOPY --chmod=17777 a /\n":                             "line 2: invalid --chmod=17777: an octal mode is between 0 and 7777",
+		"FROM busybox\nCOPY --chmod=999 a /\n":                               "line 2: invalid --chmod=999: an octal mode",
 		"FROM busybox\nCOPY --chown=nobody a /\n":                            "line 2: --chown=nobody: unable to find user nobody",
 		"FROM busybox\nRUN --mount=type=secret,id=s true\n":                  "line 2: RUN --mount=type=secret is not supported",
 		"FROM busybox\nRUN --mount=type=bind,source=nope,target=/x true\n":   `line 2: RUN --mount=type=bind source "nope"`,
@@ -542,6 +544,40 @@ RUN --mount=type=cache,target=/root/.cache,id=gocache ls /root/.cache
 	build()
 	if len(be.runOpts) != runs+3 {
 		t.Errorf("after a change to the bound directory: %d steps ran, want 3", len(be.runOpts)-runs)
+	}
+}
+
+// COPY --chmod takes chmod(1)'s symbolic modes too, applied to each
+// entry's own mode ('X': execute for directories and what some may
+// execute already).
+func TestBuildCopyChmodSymbolic(t *testing.T) {
+	for chmod, want := range map[string]map[string]int64{
+		"u+x,go-r": {"d/sub/": 0o710, "d/f": 0o700, "d/x": 0o711},
+		"a=rX":     {"d/sub/": 0o555, "d/f": 0o444, "d/x": 0o555},
+		"g=u,o=":   {"d/sub/": 0o770, "d/f": 0o660, "d/x": 0o770},
+		"u+s,+t":   {"d/sub/": 0o5750, "d/f": 0o5644, "d/x": 0o5755},
+		"640":      {"d/sub/": 0o640, "d/f": 0o640, "d/x": 0o640},
+	} {
+		be := newFake(t)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		df := "FROM busybox\nCOPY --chmod=" + chmod + " src /d\n"
+		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
+		tw.Write([]byte(df))
+		tw.WriteHeader(&tar.Header{Name: "src/", Typeflag: tar.TypeDir, Mode: 0o755})
+		tw.WriteHeader(&tar.Header{Name: "src/f", Mode: 0o644})
+		tw.WriteHeader(&tar.Header{Name: "src/x", Mode: 0o755})
+		tw.WriteHeader(&tar.Header{Name: "src/sub/", Typeflag: tar.TypeDir, Mode: 0o750})
+		tw.Close()
+		if _, err := Build(context.Background(), be, Options{Context: &buf}, &recorder{}); err != nil {
+			t.Fatalf("--chmod=%s: %v", chmod, err)
+		}
+		cp := be.commits[len(be.commits)-1]
+		for name, mode := range want {
+			if cp.modes[name] != mode {
+				t.Errorf("--chmod=%s: %s has mode %o, want %o (all: %v)", chmod, name, cp.modes[name], mode, cp.modes)
+			}
+		}
 	}
 }
 

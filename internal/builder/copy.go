@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	mode "github.com/tonistiigi/dchapes-mode"
 )
 
 // copySpec is a COPY or ADD, expanded.
@@ -60,7 +61,7 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 	if err != nil {
 		return err
 	}
-	mode, err := parseChmod(s.chmod)
+	chmod, err := parseChmod(s.chmod)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	items, err := b.copyItems(ctx, root, &s, mode, tmp)
+	items, err := b.copyItems(ctx, root, &s, chmod, tmp)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (b *build) copySource(ctx context.Context, from string) (string, error) {
 
 // copyItems lists the layer's entries: the sources, then the missing
 // parent directories of where they go.
-func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs.FileMode, tmp string) ([]item, error) {
+func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod chmodFunc, tmp string) ([]item, error) {
 	fromImage := root != b.ctxDir
 	dest := s.DestPath
 	dirDest := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.") || len(s.SourcePaths)+len(s.SourceContents) > 1
@@ -213,7 +214,7 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 				if rel == "." {
 					return nil
 				}
-				it, err := fileItem(p, path.Join(dest, filepath.ToSlash(rel)), fromImage, mode)
+				it, err := fileItem(p, path.Join(dest, filepath.ToSlash(rel)), fromImage, chmod)
 				items = append(items, it)
 				return err
 			})
@@ -225,7 +226,7 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 			items = append(items, item{hdr: tar.Header{Name: dest}, archive: m.host})
 			dirs[dest] = true
 		default:
-			it, err := fileItem(m.host, target(m.name), fromImage, mode)
+			it, err := fileItem(m.host, target(m.name), fromImage, chmod)
 			if err != nil {
 				return nil, err
 			}
@@ -236,8 +237,8 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 	for _, c := range s.SourceContents {
 		t := target(c.Path)
 		hdr := tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(t, "/"), Mode: 0o644, Size: int64(len(c.Data))}
-		if mode != 0 {
-			hdr.Mode = int64(mode)
+		if chmod != nil {
+			hdr.Mode = chmod(hdr.Mode, false)
 		}
 		items = append(items, item{hdr: hdr, data: []byte(c.Data)})
 		dirs[path.Dir(t)] = true
@@ -247,12 +248,13 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, mode fs
 		if err != nil {
 			return nil, err
 		}
-		it, err := fileItem(host, target(name), false, mode)
+		it, err := fileItem(host, target(name), false, nil)
 		if err != nil {
 			return nil, err
 		}
-		if mode == 0 {
-			it.hdr.Mode = 0o600 // docker's mode for a download
+		it.hdr.Mode = 0o600 // docker's mode for a download
+		if chmod != nil {
+			it.hdr.Mode = chmod(it.hdr.Mode, false)
 		}
 		items = append(items, it)
 		dirs[path.Dir(target(name))] = true
@@ -289,8 +291,8 @@ func (b *build) parentItems(ctx context.Context, dirs map[string]bool) []item {
 }
 
 // fileItem describes the file at host as the entry name; its owner is
-// root unless keepOwner, its mode mode unless 0.
-func fileItem(host, name string, keepOwner bool, mode fs.FileMode) (item, error) {
+// root unless keepOwner, its mode changed by chmod unless nil.
+func fileItem(host, name string, keepOwner bool, chmod chmodFunc) (item, error) {
 	fi, err := os.Lstat(host)
 	if err != nil {
 		return item{}, err
@@ -316,8 +318,8 @@ func fileItem(host, name string, keepOwner bool, mode fs.FileMode) (item, error)
 	} else {
 		hdr.Uid, hdr.Gid = 0, 0
 	}
-	if mode != 0 && fi.Mode()&fs.ModeSymlink == 0 {
-		hdr.Mode = int64(mode)
+	if chmod != nil && fi.Mode()&fs.ModeSymlink == 0 {
+		hdr.Mode = chmod(hdr.Mode, fi.IsDir())
 	}
 	it := item{hdr: *hdr}
 	if fi.Mode().IsRegular() {
@@ -326,14 +328,48 @@ func fileItem(host, name string, keepOwner bool, mode fs.FileMode) (item, error)
 	return it, nil
 }
 
-// parseChmod reads --chmod's octal mode (0 when there is none).
-func parseChmod(s string) (fs.FileMode, error) {
+// chmodFunc is COPY --chmod: the mode (tar's bits: permissions, setuid
+// 04000, setgid 02000, sticky 01000) an entry gets for the one it has.
+type chmodFunc func(mode int64, dir bool) int64
+
+// parseChmod reads --chmod: an octal mode, which every copied entry
+// gets, or a symbolic one (u+x,go-w, g=u, a+X: chmod(1)'s), applied to
+// each entry's own mode, as buildkit does. nil when there is none.
+func parseChmod(s string) (chmodFunc, error) {
 	if s == "" {
-		return 0, nil
+		return nil, nil
 	}
-	m, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || m > 0o7777 {
-		return 0, fmt.Errorf("invalid --chmod=%s: only octal modes (like 755) are supported", s)
+	if m, err := strconv.ParseUint(s, 8, 32); err == nil || errors.Is(err, strconv.ErrRange) || strings.Trim(s, "0123456789") == "" {
+		if err != nil || m > 0o7777 {
+			return nil, fmt.Errorf("invalid --chmod=%s: an octal mode is between 0 and 7777", s)
+		}
+		return func(int64, bool) int64 { return int64(m) }, nil
 	}
-	return fs.FileMode(m), nil
+	set, err := mode.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --chmod=%s: neither an octal mode (like 755) nor a symbolic one (like u+x,go-w)", s)
+	}
+	bits := []struct {
+		tar int64
+		fs  fs.FileMode
+	}{{0o4000, fs.ModeSetuid}, {0o2000, fs.ModeSetgid}, {0o1000, fs.ModeSticky}}
+	return func(m int64, dir bool) int64 {
+		fm := fs.FileMode(m & 0o777)
+		for _, b := range bits {
+			if m&b.tar != 0 {
+				fm |= b.fs
+			}
+		}
+		if dir {
+			fm |= fs.ModeDir // for X
+		}
+		fm = set.Apply(fm)
+		out := int64(fm.Perm())
+		for _, b := range bits {
+			if fm&b.fs != 0 {
+				out |= b.tar
+			}
+		}
+		return out
+	}, nil
 }
