@@ -581,6 +581,28 @@ func TestBuildCopyChmodSymbolic(t *testing.T) {
 	}
 }
 
+// WORKDIR makes its directory in a layer when the image lacks it (root's,
+// 0755, parents too), and changes only the configuration when it has it.
+func TestBuildWorkdirLayer(t *testing.T) {
+	be := newFake(t)
+	df := "FROM busybox\nWORKDIR /etc\nWORKDIR /srv/app\nWORKDIR data\n"
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(be.commits) != 3 {
+		t.Fatalf("%d commits", len(be.commits))
+	}
+	if c := be.commits[0]; len(c.files) != 0 || c.CreatedBy != "/bin/sh -c #(nop) WORKDIR /etc" {
+		t.Errorf("WORKDIR of a directory the image has: %v %q", c.files, c.CreatedBy)
+	}
+	if c := be.commits[1]; len(c.files) != 2 || c.modes["srv/app/"] != 0o755 || c.uids["srv/app/"] != 0 || c.modes["srv/"] != 0o755 {
+		t.Errorf("WORKDIR /srv/app: %v %v", c.files, c.modes)
+	}
+	if c := be.commits[2]; c.Config.WorkingDir != "/srv/app/data" || len(c.files) != 3 {
+		t.Errorf("WORKDIR data: %q %v", c.Config.WorkingDir, c.files)
+	}
+}
+
 func TestResolveInRoot(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"path"
 	"slices"
@@ -156,6 +157,7 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 			p = path.Join("/", b.cfg.WorkingDir, p)
 		}
 		b.cfg.WorkingDir = path.Clean(p)
+		return b.workdir(ctx, text, cmd)
 	case *instructions.UserCommand:
 		b.cfg.User = c.User
 	case *instructions.LabelCommand:
@@ -250,6 +252,36 @@ func (b *build) cmdLine(c instructions.ShellDependantCmdLine) []string {
 // commitConfig records a config-only step as an empty-layer history
 // entry, like docker's "#(nop)" entries. cmd, expanded, is part of the
 // cache key.
+// workdir commits a WORKDIR: when the image lacks the directory, a layer
+// that makes it (root's, 0755, with the parents it lacks), as both of
+// docker's builders do; otherwise the configuration alone.
+func (b *build) workdir(ctx context.Context, text string, cmd instructions.Command) error {
+	dir := b.cfg.WorkingDir
+	if b.image != "" {
+		if _, fi := b.be.ImagePath(ctx, b.image, dir); fi != nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("WORKDIR %s: the image has a file there, not a directory", dir)
+			}
+			return b.commitConfig(ctx, text, cmd)
+		}
+	}
+	createdBy := strings.Join(b.shell(), " ") + " #(nop) " + text
+	key := b.cacheKey("workdir", createdBy, dir)
+	if b.fromCache(ctx, key) {
+		return nil
+	}
+	items := b.parentItems(ctx, map[string]bool{dir: true})
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeItems(pw, items, nil)) }()
+	id, err := b.be.BuildCommit(ctx, Commit{Base: b.image, Layer: pr, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})
+	pr.CloseWithError(errors.New("the layer was not read to its end"))
+	if err != nil {
+		return err
+	}
+	b.image = id
+	return nil
+}
+
 func (b *build) commitConfig(ctx context.Context, instr string, cmd instructions.Command) error {
 	createdBy := strings.Join(b.shell(), " ") + " #(nop) " + instr
 	expanded, err := json.Marshal(cmd)

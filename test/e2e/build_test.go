@@ -101,6 +101,19 @@ func TestBuild(t *testing.T) {
 		t.Errorf("run linked: %q", got)
 	}
 
+	// WORKDIR makes its directory in the image, not only when a
+	// container starts there: another build copies it.
+	for name, df := range map[string]string{"wd": "FROM busybox\nWORKDIR /made/here\n", "wd2": "FROM busybox\nCOPY --from=wd /made /made\nCMD stat -c '%U %a %F' /made/here\n"} {
+		cmd := e.cmd("build", "-t", name, "-")
+		cmd.Stdin = strings.NewReader(df)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	if got := e.must("run", "--rm", "wd2"); got != "root 755 directory\n" {
+		t.Errorf("the WORKDIR copied from an image: %q", got)
+	}
+
 	// `build - < Dockerfile`: a Dockerfile alone on stdin.
 	cmd = e.cmd("build", "-t", "plain", "-")
 	cmd.Stdin = strings.NewReader("FROM busybox\nCMD [\"echo\", \"plain\"]\n")
