@@ -71,6 +71,14 @@ func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend 
 	if err := validateHostConfig(hc); err != nil {
 		return resp, err
 	}
+	// A --link names a container that exists (it must run when this one
+	// starts).
+	for _, l := range hc.Links {
+		name, _, _ := strings.Cut(l, ":")
+		if _, err := d.containers.Get(strings.TrimPrefix(name, "/")); err != nil {
+			return resp, fmt.Errorf("could not get container for %s: %w", strings.TrimPrefix(name, "/"), err)
+		}
+	}
 	if req.Name != "" {
 		if err := container.ValidateName(req.Name); err != nil {
 			return resp, err
@@ -470,7 +478,25 @@ func (d *Daemon) containerSpec(c *container.Container, dryRun bool) (*specs.Spec
 		return nil, err
 	}
 	o.Mounts = ms
-	return oci.ContainerSpec(o)
+	s, err := oci.ContainerSpec(o)
+	if err != nil || dryRun || len(hc.Links) == 0 || hc.NetworkMode.IsHost() {
+		return s, err
+	}
+	// The variables of --link on the default bridge come under the
+	// container's own.
+	links, err := d.resolveLinks(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		for _, kv := range l.linkEnv(c.Name) {
+			k, _, _ := strings.Cut(kv, "=")
+			if !slices.ContainsFunc(s.Process.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+				s.Process.Env = append(s.Process.Env, kv)
+			}
+		}
+	}
+	return s, nil
 }
 
 func cgroupsPath(parent, id string) string {

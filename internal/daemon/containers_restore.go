@@ -448,6 +448,15 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 			fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", hostname)
 		}
 	}
+	if !hc.NetworkMode.IsHost() {
+		links, err := d.resolveLinks(c)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			hosts.WriteString(l.hostsLine())
+		}
+	}
 	for _, h := range hc.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
 		if i := strings.Index(h, "="); i > 0 {

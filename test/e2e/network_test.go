@@ -597,3 +597,68 @@ func TestNetworkDockerCLI(t *testing.T) {
 		t.Fatalf("left: %q", out)
 	}
 }
+
+// --link on the default bridge: the linked container's name and alias in
+// /etc/hosts, its ports and environment as docker's legacy variables; on
+// a user-defined network the names alone. A link to a missing or stopped
+// container is an error at start.
+func TestNetworkLinks(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	defer e.cleanNetworks()
+	e.must("run", "-d", "--name", "db", "-e", "DB_USER=app", "--expose", "5432", "--expose", "6000/udp", "busybox", "sleep", "60")
+	defer e.hako("rm", "-f", "db")
+	ip := strings.TrimSpace(e.format("db", "{{.NetworkSettings.Networks.bridge.IPAddress}}"))
+	id := strings.TrimSpace(e.format("db", "{{.Id}}"))[:12]
+	out := e.must("run", "--rm", "--name", "web", "--link", "db:database", "busybox", "sh", "-c", "grep database /etc/hosts; env | grep ^DATABASE_ | sort; ping -c1 -W2 database >/dev/null && echo reached")
+	want := ip + "\tdatabase " + id + " db\n" +
+		"DATABASE_ENV_DB_USER=app\n" +
+		"DATABASE_NAME=/web/database\n" +
+		"DATABASE_PORT=tcp://" + ip + ":5432\n" +
+		"DATABASE_PORT_5432_TCP=tcp://" + ip + ":5432\n" +
+		"DATABASE_PORT_5432_TCP_ADDR=" + ip + "\n" +
+		"DATABASE_PORT_5432_TCP_PORT=5432\n" +
+		"DATABASE_PORT_5432_TCP_PROTO=tcp\n" +
+		"DATABASE_PORT_6000_UDP=udp://" + ip + ":6000\n" +
+		"DATABASE_PORT_6000_UDP_ADDR=" + ip + "\n" +
+		"DATABASE_PORT_6000_UDP_PORT=6000\n" +
+		"DATABASE_PORT_6000_UDP_PROTO=udp\n" +
+		"reached\n"
+	if out != want {
+		t.Errorf("--link db:database:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		if got, _, _ := e.docker("run", "--rm", "--link", "db:database", "busybox", "sh", "-c", "grep database /etc/hosts; echo $DATABASE_PORT"); got != ip+"\tdatabase "+id+" db\ntcp://"+ip+":5432\n" {
+			t.Errorf("docker run --link: %q", got)
+		}
+	}
+	// The container's own variables win over the link's.
+	if got := e.must("run", "--rm", "--link", "db", "-e", "DB_NAME=mine", "busybox", "sh", "-c", "echo $DB_NAME; grep -c db /etc/hosts"); got != "mine\n1\n" {
+		t.Errorf("--link db with -e DB_NAME: %q", got)
+	}
+	// A user-defined network: names, no variables.
+	e.must("network", "create", "linknet")
+	e.must("run", "-d", "--name", "db2", "--network", "linknet", "-e", "X=1", "busybox", "sleep", "60")
+	defer e.hako("rm", "-f", "db2")
+	if got := e.must("run", "--rm", "--network", "linknet", "--link", "db2:store", "busybox", "sh", "-c", "grep -c store /etc/hosts; env | grep -c ^STORE_; ping -c1 -W2 store >/dev/null && echo reached"); got != "1\n0\nreached\n" {
+		t.Errorf("--link on a user-defined network: %q", got)
+	}
+	// Errors: no such container, a stopped one, one on another network.
+	e.must("create", "--name", "stopped", "busybox", "true")
+	defer e.hako("rm", "-f", "stopped")
+	for link, msg := range map[string]string{"nosuch:x": "could not get container for nosuch", "stopped:s": "cannot link to a non running container", "db2:d": "it is on none of"} {
+		if _, errOut, code := e.hako("run", "--rm", "--link", link, "busybox", "true"); code == 0 || !strings.Contains(errOut, msg) {
+			t.Errorf("--link %s: exit %d: %s", link, code, errOut)
+		}
+	}
+	if ps := e.must("ps", "-aq", "--filter", "status=created"); strings.Count(ps, "\n") != 1 {
+		t.Errorf("containers left by failed links: %q", ps)
+	}
+	// A link to no container is refused at create, as docker does.
+	if _, errOut, code := e.hako("create", "--link", "nosuch", "busybox", "true"); code != 125 || !strings.Contains(errOut, "could not get container for nosuch") {
+		t.Errorf("create --link nosuch: exit %d: %s", code, errOut)
+	}
+	if ps := e.must("ps", "-aq"); strings.Count(ps, "\n") != 3 {
+		t.Errorf("containers after a refused create: %q", ps)
+	}
+}
