@@ -11,7 +11,7 @@ import (
 
 func newNetworkCreate(c *CLI) *cobra.Command {
 	var driver string
-	var subnets, gateways, labels, opts []string
+	var subnets, gateways, ranges, labels, opts []string
 	var internal, attachable, ipv6 bool
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
@@ -19,7 +19,7 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			ipam, err := ipamConfig(subnets, gateways)
+			ipam, err := ipamConfig(subnets, gateways, ranges)
 			if err != nil {
 				return &StatusError{Status: 1, Err: err}
 			}
@@ -47,6 +47,7 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 	f.StringVarP(&driver, "driver", "d", "bridge", "driver to manage the network (bridge)")
 	f.StringArrayVar(&subnets, "subnet", nil, "subnet in CIDR format (172.30.0.0/16)")
 	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 gateway for the subnet")
+	f.StringArrayVar(&ranges, "ip-range", nil, "allocate container addresses from a sub-range of a subnet (CIDR)")
 	f.BoolVar(&internal, "internal", false, "restrict external access to the network (no NAT, no default route)")
 	f.BoolVar(&attachable, "attachable", false, "enable manual container attachment")
 	f.BoolVar(&ipv6, "ipv6", false, "enable IPv6 networking (not supported)")
@@ -55,10 +56,11 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 	return cmd
 }
 
-// ipamConfig pairs --subnet and --gateway flags, as docker does.
-func ipamConfig(subnets, gateways []string) (*network.IPAM, error) {
+// ipamConfig pairs --subnet and --gateway flags, and puts each --ip-range
+// with the subnet that holds it, as docker does.
+func ipamConfig(subnets, gateways, ranges []string) (*network.IPAM, error) {
 	if len(subnets) == 0 {
-		if len(gateways) > 0 {
+		if len(gateways) > 0 || len(ranges) > 0 {
 			return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
 		}
 		return nil, nil
@@ -84,6 +86,27 @@ func ipamConfig(subnets, gateways []string) (*network.IPAM, error) {
 			cfg.Gateway = gw
 		}
 		ipam.Config = append(ipam.Config, cfg)
+	}
+	for _, r := range ranges {
+		rp, err := netip.ParsePrefix(r)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--ip-range\" flag: invalid CIDR address: %s", r, r)
+		}
+		matched := false
+		for i := range ipam.Config {
+			c := &ipam.Config[i]
+			if !c.Subnet.Contains(rp.Addr()) || rp.Bits() < c.Subnet.Bits() {
+				continue
+			}
+			if c.IPRange.IsValid() {
+				return nil, fmt.Errorf("cannot configure multiple ranges (%s, %s) on the same subnet (%s)", c.IPRange, rp, c.Subnet)
+			}
+			c.IPRange, matched = rp, true
+			break
+		}
+		if !matched {
+			return nil, fmt.Errorf("no matching subnet for range %s", rp)
+		}
 	}
 	return ipam, nil
 }

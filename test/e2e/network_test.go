@@ -662,3 +662,31 @@ func TestNetworkLinks(t *testing.T) {
 		t.Errorf("containers after a refused create: %q", ps)
 	}
 }
+
+// --ip-range: containers get addresses of the range, --ip any of the
+// subnet; inspect shows the range.
+func TestNetworkIPRange(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	defer e.cleanNetworks()
+	e.must("network", "create", "--subnet", "10.213.50.0/24", "--ip-range", "10.213.50.128/25", "ranged")
+	if got := e.must("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}} {{.Gateway}}{{end}}", "ranged"); got != "10.213.50.0/24 10.213.50.128/25 10.213.50.1\n" {
+		t.Errorf("inspect: %q", got)
+	}
+	if got := e.must("run", "--rm", "--network", "ranged", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.213.50.128/24\n" {
+		t.Errorf("first address of the range: %q", got)
+	}
+	if got := e.must("run", "--rm", "--network", "ranged", "--ip", "10.213.50.7", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.213.50.7/24\n" {
+		t.Errorf("--ip outside the range: %q", got)
+	}
+	if _, errOut, code := e.hako("network", "create", "--subnet", "10.213.51.0/24", "--ip-range", "10.213.60.0/25", "bad"); code == 0 || !strings.Contains(errOut, "no matching subnet for range 10.213.60.0/25") {
+		t.Errorf("a range outside the subnet: exit %d: %s", code, errOut)
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		if _, _, code := e.docker("network", "create", "--subnet", "10.213.52.0/24", "--ip-range", "10.213.52.64/26", "dranged"); code != 0 {
+			t.Errorf("docker network create --ip-range: exit %d", code)
+		} else if got, _, _ := e.docker("run", "--rm", "--network", "dranged", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.213.52.64/24\n" {
+			t.Errorf("docker: first address of the range: %q", got)
+		}
+	}
+}

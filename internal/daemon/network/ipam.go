@@ -78,16 +78,19 @@ func FirstHost(p netip.Prefix) netip.Addr {
 
 // Allocator hands out the addresses of one subnet: never the network
 // address, the broadcast address or the gateway; the lowest free one
-// first, as docker's default IPAM does.
+// first, as docker's default IPAM does, from the pool (the subnet, or the
+// --ip-range within it).
 type Allocator struct {
 	mu      sync.Mutex
 	subnet  netip.Prefix
+	pool    netip.Prefix
 	gateway netip.Addr
 	used    map[netip.Addr]string // address → owner (endpoint ID)
 }
 
-// NewAllocator returns an allocator for subnet (IPv4, /30 or larger).
-func NewAllocator(subnet netip.Prefix, gateway netip.Addr) (*Allocator, error) {
+// NewAllocator returns an allocator for subnet (IPv4, /30 or larger)
+// that hands out addresses of ipRange (zero: the whole subnet).
+func NewAllocator(subnet netip.Prefix, gateway netip.Addr, ipRange netip.Prefix) (*Allocator, error) {
 	subnet = subnet.Masked()
 	if !subnet.Addr().Is4() || subnet.Bits() > 30 {
 		return nil, fmt.Errorf("subnet %s: want an IPv4 subnet of /30 or larger: %w", subnet, errdefs.ErrInvalidArgument)
@@ -95,7 +98,15 @@ func NewAllocator(subnet netip.Prefix, gateway netip.Addr) (*Allocator, error) {
 	if gateway.IsValid() && !subnet.Contains(gateway) {
 		return nil, fmt.Errorf("gateway %s is not in subnet %s: %w", gateway, subnet, errdefs.ErrInvalidArgument)
 	}
-	return &Allocator{subnet: subnet, gateway: gateway, used: map[netip.Addr]string{}}, nil
+	pool := subnet
+	if ipRange.IsValid() {
+		ipRange = ipRange.Masked()
+		if !ipRange.Addr().Is4() || ipRange.Bits() < subnet.Bits() || !subnet.Contains(ipRange.Addr()) {
+			return nil, fmt.Errorf("ip-range %s is not within subnet %s: %w", ipRange, subnet, errdefs.ErrInvalidArgument)
+		}
+		pool = ipRange
+	}
+	return &Allocator{subnet: subnet, pool: pool, gateway: gateway, used: map[netip.Addr]string{}}, nil
 }
 
 // Subnet is the allocator's subnet.
@@ -105,13 +116,12 @@ func (a *Allocator) usable(ip netip.Addr) bool {
 	return a.subnet.Contains(ip) && ip != a.subnet.Addr() && ip != broadcast(a.subnet) && ip != a.gateway
 }
 
-// Allocate returns the lowest free address for owner.
+// Allocate returns the lowest free address of the pool for owner.
 func (a *Allocator) Allocate(owner string) (netip.Addr, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	last := broadcast(a.subnet)
-	for ip := a.subnet.Addr().Next(); ip.Less(last); ip = ip.Next() {
-		if _, taken := a.used[ip]; !taken && ip != a.gateway {
+	for ip := a.pool.Addr(); a.pool.Contains(ip); ip = ip.Next() {
+		if _, taken := a.used[ip]; !taken && a.usable(ip) {
 			a.used[ip] = owner
 			return ip, nil
 		}

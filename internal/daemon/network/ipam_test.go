@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestNextSubnet(t *testing.T) {
 }
 
 func TestAllocator(t *testing.T) {
-	a, err := NewAllocator(netip.MustParsePrefix("10.213.0.0/29"), netip.MustParseAddr("10.213.0.1"))
+	a, err := NewAllocator(netip.MustParsePrefix("10.213.0.0/29"), netip.MustParseAddr("10.213.0.1"), netip.Prefix{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestAllocator(t *testing.T) {
 }
 
 func TestAllocatorReserve(t *testing.T) {
-	a, _ := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.1.254"))
+	a, _ := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.1.254"), netip.Prefix{})
 	ip := netip.MustParseAddr("10.213.1.10")
 	if err := a.Reserve(ip, "a"); err != nil {
 		t.Fatal(err)
@@ -92,11 +93,48 @@ func TestAllocatorReserve(t *testing.T) {
 	if ip, _ := a.Allocate("d"); ip.String() != "10.213.1.1" {
 		t.Fatalf("allocated %s", ip)
 	}
-	if _, err := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.9.1")); err == nil {
+	if _, err := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.9.1"), netip.Prefix{}); err == nil {
 		t.Fatal("a gateway outside the subnet was accepted")
 	}
-	if _, err := NewAllocator(netip.MustParsePrefix("10.213.1.0/31"), netip.Addr{}); err == nil {
+	if _, err := NewAllocator(netip.MustParsePrefix("10.213.1.0/31"), netip.Addr{}, netip.Prefix{}); err == nil {
 		t.Fatal("a /31 was accepted")
+	}
+}
+
+// An ip-range limits what Allocate hands out, not what Reserve (--ip)
+// takes; a range outside the subnet is refused.
+func TestAllocatorIPRange(t *testing.T) {
+	a, err := NewAllocator(netip.MustParsePrefix("10.213.2.0/24"), netip.MustParseAddr("10.213.2.1"), netip.MustParsePrefix("10.213.2.128/30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range 5 {
+		ip, err := a.Allocate(string(rune('a' + i)))
+		if err != nil {
+			got = append(got, "full")
+			break
+		}
+		got = append(got, ip.String())
+	}
+	if want := []string{"10.213.2.128", "10.213.2.129", "10.213.2.130", "10.213.2.131", "full"}; !slices.Equal(got, want) {
+		t.Errorf("allocated %v, want %v", got, want)
+	}
+	if err := a.Reserve(netip.MustParseAddr("10.213.2.9"), "x"); err != nil {
+		t.Errorf("--ip outside the range but in the subnet: %v", err)
+	}
+	// A range at the subnet's end keeps its broadcast address out.
+	b, _ := NewAllocator(netip.MustParsePrefix("10.213.3.0/24"), netip.MustParseAddr("10.213.3.1"), netip.MustParsePrefix("10.213.3.254/31"))
+	if ip, _ := b.Allocate("a"); ip.String() != "10.213.3.254" {
+		t.Errorf("first of 10.213.3.254/31: %s", ip)
+	}
+	if _, err := b.Allocate("b"); err == nil {
+		t.Error("the broadcast address was handed out")
+	}
+	for _, r := range []string{"10.213.9.0/28", "10.213.0.0/16"} {
+		if _, err := NewAllocator(netip.MustParsePrefix("10.213.2.0/24"), netip.Addr{}, netip.MustParsePrefix(r)); err == nil {
+			t.Errorf("ip-range %s accepted in 10.213.2.0/24", r)
+		}
 	}
 }
 

@@ -263,7 +263,7 @@ func (m *Manager) hostLock() func() {
 
 // up sets a bridge network up: its allocator, bridge and DNS server.
 func (m *Manager) up(n *Network) error {
-	alloc, err := NewAllocator(n.Subnet, n.Gateway)
+	alloc, err := NewAllocator(n.Subnet, n.Gateway, n.IPRange)
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
@@ -372,6 +372,9 @@ type CreateRequest struct {
 	Options    map[string]string
 	Subnet     netip.Prefix // zero: the next free one
 	Gateway    netip.Addr   // zero: the subnet's first address
+	// IPRange is where containers' addresses are allocated (--ip-range;
+	// zero: the whole subnet); Subnet must be given with it.
+	IPRange netip.Prefix
 }
 
 var validNetworkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -467,7 +470,8 @@ func (m *Manager) Create(req CreateRequest) (_ *Network, retErr error) {
 	if !n.Gateway.IsValid() {
 		n.Gateway = FirstHost(n.Subnet)
 	}
-	if _, err := NewAllocator(n.Subnet, n.Gateway); err != nil {
+	n.IPRange = req.IPRange
+	if _, err := NewAllocator(n.Subnet, n.Gateway, n.IPRange); err != nil {
 		return nil, err
 	}
 	if err := m.store.Put(n); err != nil {

@@ -37,6 +37,8 @@ type Network struct {
 	// Bridge networks only.
 	Subnet  netip.Prefix `json:",omitzero"`
 	Gateway netip.Addr   `json:",omitzero"`
+	// IPRange: where containers' addresses are allocated (--ip-range).
+	IPRange netip.Prefix `json:",omitzero"`
 	// UserSubnet: the subnet was given at create (IPAM.Config), so
 	// --ip is allowed, as docker.
 	UserSubnet bool   `json:",omitempty"`
