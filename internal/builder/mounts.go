@@ -36,21 +36,14 @@ type RunOptions struct {
 
 // runOptions reads a RUN's flags: --mount (bind, cache, tmpfs), --network
 // (default or none). It returns the container's options, what of the
-// mounts the step's cache key must hold (their specs, and a checksum of
-// what a bind of the build context shows), and a release for what it set
-// up: image views, cache locks, the throwaway layers of writable binds.
-func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o RunOptions, key []string, release func(), err error) {
-	var releases []func()
-	releaseAll := func() {
-		for _, r := range slices.Backward(releases) {
-			r()
-		}
-	}
-	defer func() {
-		if err != nil {
-			releaseAll()
-		}
-	}()
+// mounts the step's cache key must hold (their specs, a checksum of what a
+// bind of the build context shows, the ID of an image a bind shows), and
+// prepare, to call only when the step runs (not from the cache): it sets
+// up what the mounts need (image views, caches and their locks, the
+// throwaway layers of writable binds), fills o.Mounts, and returns the
+// release of it all.
+func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o *RunOptions, key []string, prepare func() (func(), error), err error) {
+	o = &RunOptions{}
 	for _, f := range c.FlagsUsed {
 		switch f {
 		case "mount":
@@ -61,79 +54,94 @@ func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o R
 				o.NetworkNone = true
 				key = append(key, "network=none")
 			default:
-				return o, nil, nil, fmt.Errorf("RUN --network=%s is not supported (default and none are)", n)
+				return nil, nil, nil, fmt.Errorf("RUN --network=%s is not supported (default and none are)", n)
 			}
 		default:
-			return o, nil, nil, fmt.Errorf("RUN --%s is not supported", f)
+			return nil, nil, nil, fmt.Errorf("RUN --%s is not supported", f)
 		}
 	}
-	if !slices.Contains(c.FlagsUsed, "mount") {
-		return o, key, releaseAll, nil
+	// setups, in order, each making one mount; release what was made.
+	var setups []func(release *[]func()) (mounttypes.Mount, error)
+	var mounts []*instructions.Mount
+	if slices.Contains(c.FlagsUsed, "mount") {
+		mounts = instructions.GetMounts(c)
 	}
-	for _, m := range instructions.GetMounts(c) {
+	for _, m := range mounts {
 		switch m.Type {
 		case instructions.MountTypeBind, instructions.MountTypeCache, instructions.MountTypeTmpfs:
 		default:
-			return o, nil, nil, fmt.Errorf("RUN --mount=type=%s is not supported: hako's builder takes no secrets or SSH agents", m.Type)
+			return nil, nil, nil, fmt.Errorf("RUN --mount=type=%s is not supported: hako's builder takes no secrets or SSH agents", m.Type)
 		}
 		target := m.Target
 		if target == "" {
-			return o, nil, nil, fmt.Errorf("RUN --mount=type=%s needs a target", m.Type)
+			return nil, nil, nil, fmt.Errorf("RUN --mount=type=%s needs a target", m.Type)
 		}
 		if !path.IsAbs(target) {
 			target = path.Join("/", b.cfg.WorkingDir, target)
 		}
 		target = path.Clean(target)
 		if target == "/" {
-			return o, nil, nil, fmt.Errorf("RUN --mount=type=%s: cannot mount over /", m.Type)
+			return nil, nil, nil, fmt.Errorf("RUN --mount=type=%s: cannot mount over /", m.Type)
 		}
 		spec := fmt.Sprintf("type=%s,from=%s,source=%s,target=%s,ro=%t,id=%s,size=%d", m.Type, m.From, m.Source, target, m.ReadOnly, m.CacheID, m.SizeLimit)
 		switch m.Type {
 		case instructions.MountTypeBind:
-			root, from := b.ctxDir, ""
-			if m.From != "" {
-				id, err := b.copySource(ctx, m.From)
-				if err != nil {
-					return o, nil, nil, fmt.Errorf("RUN --mount from=%s: %w", m.From, err)
-				}
-				dir, rel, err := b.be.BuildView(ctx, id)
-				if err != nil {
-					return o, nil, nil, err
-				}
-				releases = append(releases, func() { rel() })
-				root, from = dir, id
-			}
 			src := m.Source
 			if src == "" {
 				src = "."
 			}
-			host, fi, err := resolveIn(root, src)
-			if err != nil {
-				return o, nil, nil, fmt.Errorf("RUN --mount=type=bind source %q: %w", src, err)
-			}
-			if from != "" {
-				// The image's ID stands for its files.
-				spec += ",image=" + from
-			} else {
-				sum, err := treeSum(host)
-				if err != nil {
-					return o, nil, nil, fmt.Errorf("RUN --mount=type=bind source %q: %w", src, err)
+			srcErr := func(err error) error { return fmt.Errorf("RUN --mount=type=bind source %q: %w", src, err) }
+			// writable makes what a rw bind shows: what is written is
+			// thrown away.
+			writable := func(host string, fi fs.FileInfo, release *[]func()) (string, error) {
+				if m.ReadOnly {
+					return host, nil
 				}
-				spec += ",sum=" + sum
-			}
-			if !m.ReadOnly {
-				// Writable, and what is written is thrown away.
 				scratch, rel, err := writableCopy(host, fi)
 				if err != nil {
-					return o, nil, nil, fmt.Errorf("RUN --mount=type=bind,rw source %q: %w", src, err)
+					return "", fmt.Errorf("RUN --mount=type=bind,rw source %q: %w", src, err)
 				}
-				releases = append(releases, rel)
-				host = scratch
+				*release = append(*release, rel)
+				return scratch, nil
 			}
-			o.Mounts = append(o.Mounts, mounttypes.Mount{Type: mounttypes.TypeBind, Source: host, Target: target, ReadOnly: m.ReadOnly})
+			if m.From == "" {
+				host, fi, err := resolveIn(b.ctxDir, src)
+				if err != nil {
+					return nil, nil, nil, srcErr(err)
+				}
+				sum, err := treeSum(host)
+				if err != nil {
+					return nil, nil, nil, srcErr(err)
+				}
+				spec += ",sum=" + sum
+				setups = append(setups, func(release *[]func()) (mounttypes.Mount, error) {
+					host, err := writable(host, fi, release)
+					return mounttypes.Mount{Type: mounttypes.TypeBind, Source: host, Target: target, ReadOnly: m.ReadOnly}, err
+				})
+				break
+			}
+			id, err := b.copySource(ctx, m.From)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("RUN --mount from=%s: %w", m.From, err)
+			}
+			// The image's ID stands for its files.
+			spec += ",image=" + id
+			setups = append(setups, func(release *[]func()) (mounttypes.Mount, error) {
+				dir, rel, err := b.be.BuildView(ctx, id)
+				if err != nil {
+					return mounttypes.Mount{}, err
+				}
+				*release = append(*release, func() { rel() })
+				host, fi, err := resolveIn(dir, src)
+				if err != nil {
+					return mounttypes.Mount{}, srcErr(err)
+				}
+				host, err = writable(host, fi, release)
+				return mounttypes.Mount{Type: mounttypes.TypeBind, Source: host, Target: target, ReadOnly: m.ReadOnly}, err
+			})
 		case instructions.MountTypeCache:
 			if m.From != "" {
-				return o, nil, nil, fmt.Errorf("RUN --mount=type=cache,from= is not supported")
+				return nil, nil, nil, fmt.Errorf("RUN --mount=type=cache,from= is not supported")
 			}
 			id := m.CacheID
 			if id == "" {
@@ -150,14 +158,18 @@ func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o R
 				gid = int(*m.GID)
 			}
 			exclusive := m.CacheSharing == instructions.MountSharingLocked || m.CacheSharing == instructions.MountSharingPrivate
-			dir, rel, err := b.be.BuildCache(ctx, id, mode, uid, gid, exclusive)
-			if err != nil {
-				return o, nil, nil, fmt.Errorf("RUN --mount=type=cache,id=%s: %w", id, err)
-			}
-			releases = append(releases, rel)
-			o.Mounts = append(o.Mounts, mounttypes.Mount{Type: mounttypes.TypeBind, Source: dir, Target: target, ReadOnly: m.ReadOnly})
+			setups = append(setups, func(release *[]func()) (mounttypes.Mount, error) {
+				dir, rel, err := b.be.BuildCache(ctx, id, mode, uid, gid, exclusive)
+				if err != nil {
+					return mounttypes.Mount{}, fmt.Errorf("RUN --mount=type=cache,id=%s: %w", id, err)
+				}
+				*release = append(*release, rel)
+				return mounttypes.Mount{Type: mounttypes.TypeBind, Source: dir, Target: target, ReadOnly: m.ReadOnly}, nil
+			})
 		case instructions.MountTypeTmpfs:
-			o.Mounts = append(o.Mounts, mounttypes.Mount{Type: mounttypes.TypeTmpfs, Target: target, TmpfsOptions: &mounttypes.TmpfsOptions{SizeBytes: m.SizeLimit}})
+			setups = append(setups, func(*[]func()) (mounttypes.Mount, error) {
+				return mounttypes.Mount{Type: mounttypes.TypeTmpfs, Target: target, TmpfsOptions: &mounttypes.TmpfsOptions{SizeBytes: m.SizeLimit}}, nil
+			})
 		}
 		key = append(key, spec)
 		for p := range ancestors(target) {
@@ -166,7 +178,24 @@ func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o R
 			}
 		}
 	}
-	return o, key, releaseAll, nil
+	prepare = func() (func(), error) {
+		var releases []func()
+		releaseAll := func() {
+			for _, r := range slices.Backward(releases) {
+				r()
+			}
+		}
+		for _, setup := range setups {
+			mt, err := setup(&releases)
+			if err != nil {
+				releaseAll()
+				return nil, err
+			}
+			o.Mounts = append(o.Mounts, mt)
+		}
+		return releaseAll, nil
+	}
+	return o, key, prepare, nil
 }
 
 // ancestors yields p's prefixes, "/" excluded, shortest first: /a, /a/b,

@@ -18,11 +18,10 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 	if b.image == "" {
 		return fmt.Errorf("RUN needs a base image with a shell; FROM scratch has none")
 	}
-	opts, mountKey, release, err := b.runOptions(ctx, c)
+	opts, mountKey, prepare, err := b.runOptions(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer release()
 	argv, err := b.runArgv(c.ShellDependantCmdLine)
 	if err != nil {
 		return err
@@ -38,6 +37,11 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 	if b.fromCache(ctx, key) {
 		return nil
 	}
+	release, err := prepare()
+	if err != nil {
+		return err
+	}
+	defer release()
 	cfg := &ctypes.Config{
 		Image:      b.image,
 		Cmd:        argv,
@@ -58,7 +62,7 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 			retErr = fmt.Errorf("remove intermediate container %s: %w", shortID(id), err)
 		}
 	}()
-	code, err := b.be.BuildRun(ctx, cfg, opts, func(cid string) {
+	code, err := b.be.BuildRun(ctx, cfg, *opts, func(cid string) {
 		id = cid
 		b.rep.Stream(fmt.Sprintf(" ---> Running in %s\n", shortID(cid)))
 	}, &w)
