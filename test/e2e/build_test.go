@@ -103,9 +103,13 @@ func TestBuild(t *testing.T) {
 
 	// WORKDIR makes its directory in the image, not only when a
 	// container starts there: another build copies it.
-	for name, df := range map[string]string{"wd": "FROM busybox\nWORKDIR /made/here\n", "wd2": "FROM busybox\nCOPY --from=wd /made /made\nCMD stat -c '%U %a %F' /made/here\n"} {
+	for _, b := range []struct{ name, df string }{
+		{"wd", "FROM busybox\nWORKDIR /made/here\n"},
+		{"wd2", "FROM busybox\nCOPY --from=wd /made /made\nCMD stat -c '%U %a %F' /made/here\n"},
+	} {
+		name := b.name
 		cmd := e.cmd("build", "-t", name, "-")
-		cmd.Stdin = strings.NewReader(df)
+		cmd.Stdin = strings.NewReader(b.df)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", name, err, out)
 		}
