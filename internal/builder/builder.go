@@ -104,6 +104,19 @@ type Options struct {
 	Platform string
 	// Quiet suppresses RUN output.
 	Quiet bool
+	// Run is what every RUN step's container gets (docker build's
+	// --network, --add-host, --shm-size, -m, --cpu-shares, ...): a RUN
+	// --network=none has no network whatever NetworkMode says.
+	Run RunHostConfig
+}
+
+// RunHostConfig is the part of a container's host configuration a build
+// gives its RUN steps.
+type RunHostConfig struct {
+	NetworkMode string // "" (default), "none" or "host"
+	ExtraHosts  []string
+	ShmSize     int64
+	Resources   ctypes.Resources
 }
 
 // Reporter receives a build's progress, in docker's words.

@@ -27,6 +27,8 @@ type RunOptions struct {
 	Mounts []mounttypes.Mount
 	// NetworkNone runs the step without a network (RUN --network=none).
 	NetworkNone bool
+	// Host is what the build gives every RUN step.
+	Host RunHostConfig
 	// Stubs are the paths, parents first, that the mounts' targets make
 	// in the container's filesystem and its image lacks: the backend
 	// removes those left empty before the step is committed, so that a
@@ -43,7 +45,7 @@ type RunOptions struct {
 // throwaway layers of writable binds), fills o.Mounts, and returns the
 // release of it all.
 func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o *RunOptions, key []string, prepare func() (func(), error), err error) {
-	o = &RunOptions{}
+	o = &RunOptions{Host: b.o.Run}
 	for _, f := range c.FlagsUsed {
 		switch f {
 		case "mount":

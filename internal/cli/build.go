@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/hako-dev/hako/internal/client"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -25,6 +26,10 @@ func newBuild(c *CLI) *cobra.Command {
 		file, target, platform  string
 		iidFile                 string
 		quiet, noCache, pull    bool
+		network, cpusetCPUs     string
+		addHosts                []string
+		shmSize, memory         string
+		cpuShares               int64
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] PATH | -",
@@ -32,7 +37,21 @@ func newBuild(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{}}
+			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{},
+				NetworkMode: network, ExtraHosts: addHosts, CPUShares: cpuShares, CPUSetCPUs: cpusetCPUs}
+			for _, sz := range []struct {
+				flag, v string
+				dst     *int64
+			}{{"--shm-size", shmSize, &o.ShmSize}, {"--memory", memory, &o.Memory}} {
+				if sz.v == "" {
+					continue
+				}
+				n, err := units.RAMInBytes(sz.v)
+				if err != nil {
+					return &StatusError{Status: 125, Err: fmt.Errorf("invalid argument %q for %q flag: %v", sz.v, sz.flag, err)}
+				}
+				*sz.dst = n
+			}
 			for _, a := range buildArgs {
 				k, v, ok := strings.Cut(a, "=")
 				if !ok {
@@ -125,6 +144,12 @@ func newBuild(c *CLI) *cobra.Command {
 	f.StringVar(&target, "target", "", "build this stage (and the stages it needs) of a multi-stage Dockerfile")
 	f.StringVar(&platform, "platform", "", "pull FROM images for this platform (os/arch[/variant])")
 	f.StringVar(&iidFile, "iidfile", "", "write the image ID to this file")
+	f.StringVar(&network, "network", "", "the RUN steps' network: default, none or host")
+	f.StringArrayVar(&addHosts, "add-host", nil, "add a host-to-IP mapping (host:ip) to the RUN steps' /etc/hosts")
+	f.StringVar(&shmSize, "shm-size", "", "size of the RUN steps' /dev/shm")
+	f.StringVarP(&memory, "memory", "m", "", "memory limit of the RUN steps")
+	f.Int64Var(&cpuShares, "cpu-shares", 0, "CPU shares (relative weight) of the RUN steps")
+	f.StringVar(&cpusetCPUs, "cpuset-cpus", "", "CPUs the RUN steps may use (0-3, 0,1)")
 	return cmd
 }
 

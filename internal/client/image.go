@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	imagetypes "github.com/moby/moby/api/types/image"
@@ -240,6 +241,13 @@ type BuildOptions struct {
 	Pull       bool
 	Target     string
 	Platform   string
+	// What the RUN steps' containers get.
+	NetworkMode string
+	ExtraHosts  []string
+	ShmSize     int64
+	Memory      int64
+	CPUShares   int64
+	CPUSetCPUs  string
 }
 
 // ImageBuild builds an image from a context tar, calling fn for each
@@ -271,6 +279,20 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	}
 	if o.Platform != "" {
 		q.Set("platform", o.Platform)
+	}
+	if o.NetworkMode != "" {
+		q.Set("networkmode", o.NetworkMode)
+	}
+	if len(o.ExtraHosts) > 0 {
+		q["extrahosts"] = o.ExtraHosts
+	}
+	for k, v := range map[string]int64{"shmsize": o.ShmSize, "memory": o.Memory, "cpushares": o.CPUShares} {
+		if v != 0 {
+			q.Set(k, strconv.FormatInt(v, 10))
+		}
+	}
+	if o.CPUSetCPUs != "" {
+		q.Set("cpusetcpus", o.CPUSetCPUs)
 	}
 	resp, err := c.stream(ctx, http.MethodPost, "/build", q, buildContext)
 	if err != nil {

@@ -212,7 +212,7 @@ func (d *Daemon) removeBuildViews(ctx context.Context) {
 
 // BuildRun runs a RUN step's container to its end, streaming its output.
 func (d *Daemon) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOptions, created func(id string), out io.Writer) (int, error) {
-	hc := &ctypes.HostConfig{Mounts: o.Mounts}
+	hc := &ctypes.HostConfig{Mounts: o.Mounts, NetworkMode: ctypes.NetworkMode(o.Host.NetworkMode), ExtraHosts: o.Host.ExtraHosts, ShmSize: o.Host.ShmSize, Resources: o.Host.Resources}
 	if o.NetworkNone {
 		hc.NetworkMode = "none"
 	}

@@ -269,3 +269,33 @@ CMD cat /runs /seen /rw /tmpfs /nets; for p in /ctx /ctxrw /stage /scratch /var/
 		t.Errorf("a secret mount: exit %d:\n%s%s", code, out, errOut)
 	}
 }
+
+// What docker build gives every RUN step's container: --network (none,
+// host), --add-host, --memory, --shm-size; for hako's CLI and docker's.
+func TestBuildRunHostConfig(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	df := "FROM busybox\nRUN ls /sys/class/net | tr '\\n' ' ' > /nets; grep -c '^1.2.3.4\\sfoo$' /etc/hosts > /hosts; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null > /mem || cat /sys/fs/cgroup/memory.max > /mem; df -k /dev/shm | awk 'NR==2 {print $2}' > /shm\nCMD cat /nets /hosts /mem /shm\n"
+	dir := buildContext(t, df)
+	e.must("build", "--network", "none", "--add-host", "foo:1.2.3.4", "--memory", "64m", "--shm-size", "8m", "-t", "hc", dir)
+	if got := e.must("run", "--rm", "hc"); got != "lo 1\n67108864\n8192\n" {
+		t.Errorf("RUN with --network none --add-host --memory 64m --shm-size 8m: %q", got)
+	}
+	// host: the host's interfaces (only their names are read).
+	e.must("build", "--no-cache", "--network", "host", "-t", "hc", dir)
+	if got := e.must("run", "--rm", "hc"); !strings.Contains(got, "lo ") || len(strings.Fields(strings.SplitN(got, "\n", 2)[0])) < 3 {
+		t.Errorf("RUN with --network host: %q", got)
+	}
+	if _, errOut, code := e.hako("build", "--network", "front", dir); code == 0 || !strings.Contains(errOut, `network mode "front" is not supported for builds`) {
+		t.Errorf("build --network front: exit %d: %s", code, errOut)
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		cmd := exec.Command("docker", "build", "--no-cache", "--network", "none", "--add-host", "foo:1.2.3.4", "--memory", "64m", "--shm-size", "8m", "-t", "hc-docker", dir)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock(), "DOCKER_BUILDKIT=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("docker build: %v\n%s", err, out)
+		} else if got := e.must("run", "--rm", "hc-docker"); got != "lo 1\n67108864\n8192\n" {
+			t.Errorf("docker build's RUN: %q", got)
+		}
+	}
+}

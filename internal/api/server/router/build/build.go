@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -92,6 +94,11 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 			return fmt.Errorf("invalid labels: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 	}
+	run, err := runHostConfig(q)
+	if err != nil {
+		return err
+	}
+	o.Run = run
 	if v := q.Get("remote"); v != "" {
 		return fmt.Errorf("remote build contexts are not supported: send the context as the request body: %w", errdefs.ErrInvalidArgument)
 	}
@@ -127,6 +134,44 @@ func (s *stream) send(m message) {
 
 func (s *stream) Stream(line string) { s.send(message{Stream: line}) }
 func (s *stream) ImageID(id string)  { s.send(message{Aux: &aux{ID: id}}) }
+
+// runHostConfig reads what a build gives its RUN steps' containers:
+// networkmode (default, none, host: a user-defined network is refused, as
+// docker refuses it), extrahosts, shmsize, memory, memswap, cpushares,
+// cpusetcpus, cpusetmems, cpuquota, cpuperiod, cgroupparent, ulimits.
+func runHostConfig(q url.Values) (builder.RunHostConfig, error) {
+	var h builder.RunHostConfig
+	switch v := q.Get("networkmode"); v {
+	case "", "default", "bridge":
+	case "none", "host":
+		h.NetworkMode = v
+	default:
+		return h, fmt.Errorf("network mode %q is not supported for builds (default, none and host are): %w", v, errdefs.ErrInvalidArgument)
+	}
+	h.ExtraHosts = q["extrahosts"]
+	ints := []struct {
+		name string
+		dst  *int64
+	}{{"shmsize", &h.ShmSize}, {"memory", &h.Resources.Memory}, {"memswap", &h.Resources.MemorySwap}, {"cpushares", &h.Resources.CPUShares}, {"cpuquota", &h.Resources.CPUQuota}, {"cpuperiod", &h.Resources.CPUPeriod}}
+	for _, f := range ints {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return h, fmt.Errorf("invalid %s %q: %w", f.name, v, errdefs.ErrInvalidArgument)
+		}
+		*f.dst = n
+	}
+	h.Resources.CpusetCpus, h.Resources.CpusetMems, h.Resources.CgroupParent = q.Get("cpusetcpus"), q.Get("cpusetmems"), q.Get("cgroupparent")
+	if v := q.Get("ulimits"); v != "" {
+		if err := json.Unmarshal([]byte(v), &h.Resources.Ulimits); err != nil {
+			return h, fmt.Errorf("invalid ulimits: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+	}
+	return h, nil
+}
 
 func boolValue(v string) bool {
 	v = strings.ToLower(strings.TrimSpace(v))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -129,5 +130,25 @@ func TestBuildPrune(t *testing.T) {
 	}
 	if got := strings.TrimSpace(w.Body.String()); got != `{"CachesDeleted":["c1"],"SpaceReclaimed":4096}` {
 		t.Errorf("body %s", got)
+	}
+}
+
+func TestRunHostConfig(t *testing.T) {
+	q, _ := url.ParseQuery(`networkmode=none&extrahosts=a:1.2.3.4&extrahosts=b:5.6.7.8&shmsize=1048576&memory=67108864&cpushares=512&cpusetcpus=0&ulimits=[{"Name":"nofile","Soft":100,"Hard":200}]`)
+	h, err := runHostConfig(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.NetworkMode != "none" || len(h.ExtraHosts) != 2 || h.ShmSize != 1<<20 || h.Resources.Memory != 64<<20 || h.Resources.CPUShares != 512 || h.Resources.CpusetCpus != "0" || len(h.Resources.Ulimits) != 1 || h.Resources.Ulimits[0].Hard != 200 {
+		t.Errorf("%+v", h)
+	}
+	for _, bad := range []string{"networkmode=mynet", "memory=lots", "ulimits=x"} {
+		q, _ := url.ParseQuery(bad)
+		if _, err := runHostConfig(q); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if h, err := runHostConfig(url.Values{"networkmode": {"default"}}); err != nil || h.NetworkMode != "" {
+		t.Errorf("networkmode=default: %+v %v", h, err)
 	}
 }
