@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
@@ -11,7 +12,7 @@ import (
 
 func newNetworkCreate(c *CLI) *cobra.Command {
 	var driver string
-	var subnets, gateways, ranges, labels, opts []string
+	var subnets, gateways, ranges, auxs, labels, opts []string
 	var internal, attachable, ipv6 bool
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
@@ -19,7 +20,7 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			ipam, err := ipamConfig(subnets, gateways, ranges)
+			ipam, err := ipamConfig(subnets, gateways, ranges, auxs)
 			if err != nil {
 				return &StatusError{Status: 1, Err: err}
 			}
@@ -48,6 +49,7 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 	f.StringArrayVar(&subnets, "subnet", nil, "subnet in CIDR format (172.30.0.0/16)")
 	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 gateway for the subnet")
 	f.StringArrayVar(&ranges, "ip-range", nil, "allocate container addresses from a sub-range of a subnet (CIDR)")
+	f.StringArrayVar(&auxs, "aux-address", nil, "an address of a subnet no container gets (name=IP)")
 	f.BoolVar(&internal, "internal", false, "restrict external access to the network (no NAT, no default route)")
 	f.BoolVar(&attachable, "attachable", false, "enable manual container attachment")
 	f.BoolVar(&ipv6, "ipv6", false, "enable IPv6 networking (not supported)")
@@ -57,10 +59,10 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 }
 
 // ipamConfig pairs --subnet and --gateway flags, and puts each --ip-range
-// with the subnet that holds it, as docker does.
-func ipamConfig(subnets, gateways, ranges []string) (*network.IPAM, error) {
+// and --aux-address with the subnet that holds it, as docker does.
+func ipamConfig(subnets, gateways, ranges, auxs []string) (*network.IPAM, error) {
 	if len(subnets) == 0 {
-		if len(gateways) > 0 || len(ranges) > 0 {
+		if len(gateways) > 0 || len(ranges) > 0 || len(auxs) > 0 {
 			return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
 		}
 		return nil, nil
@@ -106,6 +108,27 @@ func ipamConfig(subnets, gateways, ranges []string) (*network.IPAM, error) {
 		}
 		if !matched {
 			return nil, fmt.Errorf("no matching subnet for range %s", rp)
+		}
+	}
+	for _, a := range auxs {
+		name, v, ok := strings.Cut(a, "=")
+		ip, err := netip.ParseAddr(v)
+		if !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--aux-address\" flag: want name=IP", a)
+		}
+		matched := false
+		for i := range ipam.Config {
+			c := &ipam.Config[i]
+			if c.Subnet.Contains(ip) {
+				if c.AuxAddress == nil {
+					c.AuxAddress = map[string]netip.Addr{}
+				}
+				c.AuxAddress[name], matched = ip, true
+				break
+			}
+		}
+		if !matched {
+			return nil, fmt.Errorf("no matching subnet for aux-address %s", ip)
 		}
 	}
 	return ipam, nil

@@ -37,16 +37,13 @@ func (d *Daemon) NetworkCreate(ctx context.Context, req nettypes.CreateRequest) 
 			if c.Subnet.IsValid() && !c.Subnet.Addr().Is4() {
 				return resp, fmt.Errorf("subnet %s: IPv6 networks are not supported: %w", c.Subnet, errdefs.ErrNotImplemented)
 			}
-			if len(c.AuxAddress) > 0 {
-				return resp, fmt.Errorf("--aux-address is not supported: %w", errdefs.ErrNotImplemented)
-			}
-			if c.IPRange.IsValid() && !c.Subnet.IsValid() {
-				return resp, fmt.Errorf("an ip-range needs its subnet: %w", errdefs.ErrInvalidArgument)
+			if (c.IPRange.IsValid() || len(c.AuxAddress) > 0) && !c.Subnet.IsValid() {
+				return resp, fmt.Errorf("an ip-range or aux-address needs its subnet: %w", errdefs.ErrInvalidArgument)
 			}
 			if cr.Subnet.IsValid() {
 				return resp, fmt.Errorf("one IPv4 subnet per network: %w", errdefs.ErrNotImplemented)
 			}
-			cr.Subnet, cr.Gateway, cr.IPRange = c.Subnet, c.Gateway, c.IPRange
+			cr.Subnet, cr.Gateway, cr.IPRange, cr.AuxAddresses = c.Subnet, c.Gateway, c.IPRange, c.AuxAddress
 		}
 	}
 	n, err := d.networks.Create(cr)
@@ -125,7 +122,7 @@ func apiNetwork(n *network.Network) nettypes.Network {
 		IPAM:     nettypes.IPAM{Driver: "default", Options: map[string]string{}, Config: []nettypes.IPAMConfig{}},
 		Internal: n.Internal, Attachable: n.Attachable, Options: map[string]string{}, Labels: map[string]string{}}
 	if n.Subnet.IsValid() {
-		out.IPAM.Config = append(out.IPAM.Config, nettypes.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange})
+		out.IPAM.Config = append(out.IPAM.Config, nettypes.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange, AuxAddress: n.AuxAddresses})
 	}
 	for k, v := range n.Options {
 		out.Options[k] = v

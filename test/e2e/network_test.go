@@ -679,6 +679,17 @@ func TestNetworkIPRange(t *testing.T) {
 	if got := e.must("run", "--rm", "--network", "ranged", "--ip", "10.213.50.7", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.213.50.7/24\n" {
 		t.Errorf("--ip outside the range: %q", got)
 	}
+	// --aux-address: an address no container gets.
+	e.must("network", "create", "--subnet", "10.213.53.0/24", "--aux-address", "router=10.213.53.2", "aux")
+	if got := e.must("network", "inspect", "-f", "{{range .IPAM.Config}}{{.AuxiliaryAddresses}}{{end}}", "aux"); got != "map[router:10.213.53.2]\n" {
+		t.Errorf("inspect aux: %q", got)
+	}
+	if got := e.must("run", "--rm", "--network", "aux", "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.213.53.3/24\n" {
+		t.Errorf("first address past the aux-address: %q", got)
+	}
+	if _, errOut, code := e.hako("run", "--rm", "--network", "aux", "--ip", "10.213.53.2", "busybox", "true"); code == 0 || !strings.Contains(errOut, "already in use") {
+		t.Errorf("--ip of the aux-address: exit %d: %s", code, errOut)
+	}
 	if _, errOut, code := e.hako("network", "create", "--subnet", "10.213.51.0/24", "--ip-range", "10.213.60.0/25", "bad"); code == 0 || !strings.Contains(errOut, "no matching subnet for range 10.213.60.0/25") {
 		t.Errorf("a range outside the subnet: exit %d: %s", code, errOut)
 	}

@@ -263,7 +263,7 @@ func (m *Manager) hostLock() func() {
 
 // up sets a bridge network up: its allocator, bridge and DNS server.
 func (m *Manager) up(n *Network) error {
-	alloc, err := NewAllocator(n.Subnet, n.Gateway, n.IPRange)
+	alloc, err := n.allocator()
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
@@ -280,6 +280,20 @@ func (m *Manager) up(n *Network) error {
 	m.nets[n.ID] = st
 	m.mu.Unlock()
 	return nil
+}
+
+// allocator is n's address allocator, its auxiliary addresses taken.
+func (n *Network) allocator() (*Allocator, error) {
+	a, err := NewAllocator(n.Subnet, n.Gateway, n.IPRange)
+	if err != nil {
+		return nil, err
+	}
+	for name, ip := range n.AuxAddresses {
+		if err := a.Reserve(ip, "aux:"+name); err != nil {
+			return nil, fmt.Errorf("aux-address %s=%s: %w", name, ip, err)
+		}
+	}
+	return a, nil
 }
 
 func mtuOf(n *Network) int {
@@ -375,6 +389,9 @@ type CreateRequest struct {
 	// IPRange is where containers' addresses are allocated (--ip-range;
 	// zero: the whole subnet); Subnet must be given with it.
 	IPRange netip.Prefix
+	// AuxAddresses are addresses of the subnet no container gets
+	// (--aux-address name=ip).
+	AuxAddresses map[string]netip.Addr
 }
 
 var validNetworkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -470,8 +487,8 @@ func (m *Manager) Create(req CreateRequest) (_ *Network, retErr error) {
 	if !n.Gateway.IsValid() {
 		n.Gateway = FirstHost(n.Subnet)
 	}
-	n.IPRange = req.IPRange
-	if _, err := NewAllocator(n.Subnet, n.Gateway, n.IPRange); err != nil {
+	n.IPRange, n.AuxAddresses = req.IPRange, req.AuxAddresses
+	if _, err := n.allocator(); err != nil {
 		return nil, err
 	}
 	if err := m.store.Put(n); err != nil {

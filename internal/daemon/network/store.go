@@ -39,6 +39,8 @@ type Network struct {
 	Gateway netip.Addr   `json:",omitzero"`
 	// IPRange: where containers' addresses are allocated (--ip-range).
 	IPRange netip.Prefix `json:",omitzero"`
+	// AuxAddresses: addresses no container gets (--aux-address).
+	AuxAddresses map[string]netip.Addr `json:",omitempty"`
 	// UserSubnet: the subnet was given at create (IPAM.Config), so
 	// --ip is allowed, as docker.
 	UserSubnet bool   `json:",omitempty"`
