@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func newBuild(c *CLI) *cobra.Command {
 		cpuShares               int64
 	)
 	cmd := &cobra.Command{
-		Use:   "build [OPTIONS] PATH | -",
+		Use:   "build [OPTIONS] PATH | URL | -",
 		Short: "build an image from a Dockerfile",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,6 +75,10 @@ func newBuild(c *CLI) *cobra.Command {
 				if body, err = stdinContext(cmd.InOrStdin()); err != nil {
 					return &StatusError{Status: 1, Err: fmt.Errorf("unable to prepare context: %w", err)}
 				}
+			} else if isRemoteContext(args[0]) {
+				// The daemon fetches it (docker's CLI fetches it itself).
+				o.Remote = args[0]
+				body = http.NoBody
 			} else {
 				st, err := os.Stat(args[0])
 				if err != nil {
@@ -151,6 +156,17 @@ func newBuild(c *CLI) *cobra.Command {
 	f.Int64Var(&cpuShares, "cpu-shares", 0, "CPU shares (relative weight) of the RUN steps")
 	f.StringVar(&cpusetCPUs, "cpuset-cpus", "", "CPUs the RUN steps may use (0-3, 0,1)")
 	return cmd
+}
+
+// isRemoteContext says a build's PATH is a URL: a git repository
+// (git://, git@, github.com/) or an http(s) URL of a tar or a Dockerfile.
+func isRemoteContext(s string) bool {
+	for _, p := range []string{"http://", "https://", "git://", "git@", "github.com/"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // tarContext writes the directory dir as a build context, leaving out

@@ -241,6 +241,9 @@ type BuildOptions struct {
 	Pull       bool
 	Target     string
 	Platform   string
+	// Remote is a context for the daemon to fetch (a git repository or
+	// an http(s) URL) instead of the body.
+	Remote string
 	// What the RUN steps' containers get.
 	NetworkMode string
 	ExtraHosts  []string
@@ -279,6 +282,9 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	}
 	if o.Platform != "" {
 		q.Set("platform", o.Platform)
+	}
+	if o.Remote != "" {
+		q.Set("remote", o.Remote)
 	}
 	if o.NetworkMode != "" {
 		q.Set("networkmode", o.NetworkMode)

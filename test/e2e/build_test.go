@@ -1,12 +1,20 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 const buildDockerfile = `FROM busybox
@@ -297,5 +305,103 @@ func TestBuildRunHostConfig(t *testing.T) {
 		} else if got := e.must("run", "--rm", "hc-docker"); got != "lo 1\n67108864\n8192\n" {
 			t.Errorf("docker build's RUN: %q", got)
 		}
+	}
+}
+
+// A remote build context: a git repository (served by git daemon on
+// 127.0.0.1, with #ref:subdir) or an http URL of a tar or of a Dockerfile
+// alone, fetched by the daemon.
+func TestBuildRemoteContext(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("needs git")
+	}
+	e := newHakoEnv(t)
+	e.busybox()
+	repos := t.TempDir()
+	repo := filepath.Join(repos, "app.git")
+	run := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(git, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	work := t.TempDir()
+	os.MkdirAll(filepath.Join(work, "sub"), 0o755)
+	os.WriteFile(filepath.Join(work, "Dockerfile"), []byte("FROM busybox\nCOPY msg /msg\nCMD cat /msg\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "msg"), []byte("from the main branch\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "sub", "Dockerfile"), []byte("FROM busybox\nCOPY . /ctx\nCMD ls /ctx\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "sub", "only-in-sub"), nil, 0o644)
+	run(work, "init", "-q", "-b", "main")
+	run(work, "add", ".")
+	run(work, "commit", "-q", "-m", "one")
+	run(work, "tag", "v1")
+	os.WriteFile(filepath.Join(work, "msg"), []byte("from the second commit\n"), 0o644)
+	run(work, "commit", "-q", "-am", "two")
+	run(repos, "clone", "-q", "--bare", work, repo)
+	// git daemon on a free loopback port, ended by its PID.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	gd := exec.Command(git, "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), "--base-path="+repos, repos)
+	if err := gd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { gd.Process.Kill(); gd.Wait() }()
+	url := fmt.Sprintf("git://127.0.0.1:%d/app.git", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for exec.Command(git, "ls-remote", url).Run() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("git daemon did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for ref, want := range map[string]string{"": "from the second commit\n", "#v1": "from the main branch\n", "#main:sub": "Dockerfile\nonly-in-sub\n"} {
+		tag := "remote" + strings.NewReplacer("#", "-", ":", "-").Replace(ref)
+		e.must("build", "-t", tag, url+ref)
+		if got := e.must("run", "--rm", tag); got != want {
+			t.Errorf("build %s%s: the image shows %q, want %q", url, ref, got, want)
+		}
+	}
+	if _, errOut, code := e.hako("build", url+"#nosuchref"); code == 0 || !strings.Contains(errOut, "git fetch") {
+		t.Errorf("a missing ref: exit %d: %s", code, errOut)
+	}
+
+	// http: a tar, a Dockerfile alone.
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	df := "FROM busybox\nCOPY f /f\nCMD cat /f\n"
+	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
+	tw.Write([]byte(df))
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 9})
+	tw.Write([]byte("from tar\n"))
+	tw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ctx.tar":
+			w.Write(ctxTar.Bytes())
+		case "/Dockerfile":
+			io.WriteString(w, "FROM busybox\nCMD echo from a Dockerfile URL\n")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	e.must("build", "-t", "httptar", srv.URL+"/ctx.tar")
+	if got := e.must("run", "--rm", "httptar"); got != "from tar\n" {
+		t.Errorf("http tar context: %q", got)
+	}
+	e.must("build", "-t", "httpdf", srv.URL+"/Dockerfile")
+	if got := e.must("run", "--rm", "httpdf"); got != "from a Dockerfile URL\n" {
+		t.Errorf("http Dockerfile context: %q", got)
+	}
+	if _, errOut, code := e.hako("build", srv.URL+"/missing"); code == 0 || !strings.Contains(errOut, "404") {
+		t.Errorf("a missing URL: exit %d: %s", code, errOut)
 	}
 }

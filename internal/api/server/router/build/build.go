@@ -100,7 +100,13 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 	}
 	o.Run = run
 	if v := q.Get("remote"); v != "" {
-		return fmt.Errorf("remote build contexts are not supported: send the context as the request body: %w", errdefs.ErrInvalidArgument)
+		// A repository or a URL to fetch instead of the body.
+		rc, err := builder.RemoteContext(ctx, v)
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		defer rc.Close()
+		o.Context = rc
 	}
 	st := &stream{w: w, enc: json.NewEncoder(w)}
 	if _, err := builder.Build(ctx, r.b, o, st); err != nil {
