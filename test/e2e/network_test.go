@@ -633,14 +633,14 @@ func TestNetworkLinks(t *testing.T) {
 		}
 	}
 	// The container's own variables win over the link's.
-	if got := e.must("run", "--rm", "--link", "db", "-e", "DB_NAME=mine", "busybox", "sh", "-c", "echo $DB_NAME; grep -c db /etc/hosts"); got != "mine\n1\n" {
+	if got := e.must("run", "--rm", "--link", "db", "-e", "DB_NAME=mine", "busybox", "sh", "-c", "echo $DB_NAME; grep -c -w db /etc/hosts"); got != "mine\n1\n" {
 		t.Errorf("--link db with -e DB_NAME: %q", got)
 	}
 	// A user-defined network: names, no variables.
 	e.must("network", "create", "linknet")
 	e.must("run", "-d", "--name", "db2", "--network", "linknet", "-e", "X=1", "busybox", "sleep", "60")
 	defer e.hako("rm", "-f", "db2")
-	if got := e.must("run", "--rm", "--network", "linknet", "--link", "db2:store", "busybox", "sh", "-c", "grep -c store /etc/hosts; env | grep -c ^STORE_; ping -c1 -W2 store >/dev/null && echo reached"); got != "1\n0\nreached\n" {
+	if got := e.must("run", "--rm", "--network", "linknet", "--link", "db2:store", "busybox", "sh", "-c", "grep -c -w store /etc/hosts; env | grep -c ^STORE_; ping -c1 -W2 store >/dev/null && echo reached"); got != "1\n0\nreached\n" {
 		t.Errorf("--link on a user-defined network: %q", got)
 	}
 	// Errors: no such container, a stopped one, one on another network.
