@@ -106,6 +106,12 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 	if err != nil {
 		return err
 	}
+	return b.commitItems(ctx, items, owner, createdBy, key)
+}
+
+// commitItems commits a layer of items (owned by owner when set) as the
+// step createdBy with cache key key.
+func (b *build) commitItems(ctx context.Context, items []item, owner *[2]int, createdBy, key string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeItems(pw, items, owner)) }()
 	id, err := b.be.BuildCommit(ctx, Commit{Base: b.image, Layer: pr, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})

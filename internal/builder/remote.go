@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/hako-dev/hako/internal/archive"
 )
 
 // IsGitURL reports whether a build context names a git repository, as
@@ -150,62 +152,11 @@ func gitContext(ctx context.Context, remote string) (io.ReadCloser, error) {
 		root = host
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarDir(pw, root)) }()
+	go func() {
+		pw.CloseWithError(archive.WriteDir(pw, root, func(rel string, d fs.DirEntry) bool { return path.Base(rel) == ".git" }))
+	}()
 	return readCloser{pr, func() error {
 		pr.Close()
 		return cleanup()
 	}}, nil
-}
-
-// tarDir writes the tree at root as a tar stream, .git left out.
-func tarDir(w io.Writer, root string) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = path.Clean(filepath.ToSlash(rel))
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }

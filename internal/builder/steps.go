@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"path"
 	"slices"
@@ -270,16 +269,7 @@ func (b *build) workdir(ctx context.Context, text string, cmd instructions.Comma
 	if b.fromCache(ctx, key) {
 		return nil
 	}
-	items := b.parentItems(ctx, map[string]bool{dir: true})
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeItems(pw, items, nil)) }()
-	id, err := b.be.BuildCommit(ctx, Commit{Base: b.image, Layer: pr, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})
-	pr.CloseWithError(errors.New("the layer was not read to its end"))
-	if err != nil {
-		return err
-	}
-	b.image = id
-	return nil
+	return b.commitItems(ctx, b.parentItems(ctx, map[string]bool{dir: true}), nil, createdBy, key)
 }
 
 func (b *build) commitConfig(ctx context.Context, instr string, cmd instructions.Command) error {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/hako-dev/hako/internal/archive"
 	"github.com/hako-dev/hako/internal/content"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -98,48 +98,7 @@ func SaveOCILayout(cs *content.Store, items []SaveItem, w io.Writer) error {
 			}
 		}
 	}
-	return tarDir(dir, w)
-}
-
-// tarDir writes the files under dir as a tar stream.
-func tarDir(dir string, w io.Writer) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
-		if d.IsDir() {
-			h.Name += "/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
+	return archive.WriteDir(w, dir, nil)
 }
 
 // Loaded is one image read from an archive, now in the content store.
