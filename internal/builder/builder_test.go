@@ -603,6 +603,40 @@ func TestBuildWorkdirLayer(t *testing.T) {
 	}
 }
 
+// COPY --exclude leaves out what its patterns (.dockerignore's syntax)
+// match: inside a directory source, the paths under it; a file source
+// found by a wildcard, its path in the context.
+func TestBuildCopyExclude(t *testing.T) {
+	be := newFake(t)
+	df := "FROM busybox\nCOPY --exclude=**/*.md --exclude=sub/skip . /app/\nCOPY --exclude=*.md * /w/\n"
+	files := map[string]string{"Dockerfile": df, "a.txt": "a", "b.md": "b", "sub/c.txt": "c", "sub/e.md": "e", "sub/skip/d.txt": "d"}
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for name := range be.commits[len(be.commits)-2].files {
+		if !strings.HasSuffix(name, "/") {
+			got = append(got, name)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"app/Dockerfile", "app/a.txt", "app/sub/c.txt"}; !slices.Equal(got, want) {
+		t.Errorf("COPY --exclude of a directory: %v, want %v", got, want)
+	}
+	got = got[:0]
+	for name := range be.commits[len(be.commits)-1].files {
+		if !strings.HasSuffix(name, "/") {
+			got = append(got, name)
+		}
+	}
+	slices.Sort(got)
+	// The directory sub matched too: its contents go to /w, its e.md
+	// matched relative to it.
+	if want := []string{"w/Dockerfile", "w/a.txt", "w/c.txt", "w/skip/d.txt"}; !slices.Equal(got, want) {
+		t.Errorf("COPY --exclude of a wildcard: %v, want %v", got, want)
+	}
+}
+
 func TestResolveInRoot(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)

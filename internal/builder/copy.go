@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/patternmatcher"
 	mode "github.com/tonistiigi/dchapes-mode"
 )
 
@@ -30,6 +31,11 @@ type copySpec struct {
 	// add is ADD: URLs are fetched, local archives unpacked (unless
 	// not unpack: ADD --unpack=false).
 	add, unpack bool
+	// exclude are --exclude's patterns (.dockerignore's syntax), matched
+	// against the paths inside a directory source, and against the name
+	// of a file source (its path in the context when a wildcard found
+	// it).
+	exclude []string
 }
 
 func (s *copySpec) verb() string {
@@ -72,7 +78,7 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 			return err
 		}
 		// The source image's ID stands for its files.
-		key = b.cacheKey("copy-from", id, createdBy, string(expanded), s.chown, s.chmod)
+		key = b.cacheKey("copy-from", id, createdBy, string(expanded), s.chown, s.chmod, strings.Join(s.exclude, "\x00"))
 		if b.fromCache(ctx, key) {
 			return nil
 		}
@@ -97,7 +103,7 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 		if err != nil {
 			return err
 		}
-		key = b.cacheKey("copy", createdBy, string(expanded), s.chown, s.chmod, sum)
+		key = b.cacheKey("copy", createdBy, string(expanded), s.chown, s.chmod, sum, strings.Join(s.exclude, "\x00"))
 		if b.fromCache(ctx, key) {
 			return nil
 		}
@@ -149,6 +155,17 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 		dest = path.Join("/", b.cfg.WorkingDir, dest)
 	}
 	dest = path.Clean(dest)
+	var excluded func(string) bool
+	if len(s.exclude) > 0 {
+		pm, err := patternmatcher.New(s.exclude)
+		if err != nil {
+			return nil, fmt.Errorf("%s --exclude: %w", s.verb(), err)
+		}
+		excluded = func(rel string) bool {
+			ok, _ := pm.MatchesOrParentMatches(rel)
+			return ok
+		}
+	}
 	type match struct{ host, name string }
 	var matches []match
 	var urls []string
@@ -160,7 +177,8 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 		if c := path.Clean(p); !fromImage && (c == ".." || strings.HasPrefix(c, "../")) {
 			return nil, fmt.Errorf("forbidden path outside the build context: %s", p)
 		}
-		before := len(matches)
+		// found: a file matched p, even if --exclude left it out.
+		found := false
 		names := []string{p}
 		if strings.ContainsAny(p, "*?[") {
 			globbed, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(path.Clean("/"+p))))
@@ -170,6 +188,10 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 			names = names[:0]
 			for _, g := range globbed {
 				rel, _ := filepath.Rel(root, g)
+				found = true
+				if excluded != nil && excluded(filepath.ToSlash(rel)) {
+					continue
+				}
 				names = append(names, filepath.ToSlash(rel))
 			}
 			if len(names) > 1 {
@@ -183,9 +205,14 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 			} else if err != nil {
 				return nil, err
 			}
-			matches = append(matches, match{host: host, name: path.Base(path.Clean("/" + n))})
+			found = true
+			name := path.Base(path.Clean("/" + n))
+			if excluded != nil && name != "/" && excluded(name) {
+				continue
+			}
+			matches = append(matches, match{host: host, name: name})
 		}
-		if len(matches) == before {
+		if !found {
 			if fromImage {
 				return nil, fmt.Errorf("%s failed: %s not found in %s", s.verb(), p, s.from)
 			}
@@ -218,6 +245,12 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 				}
 				rel, _ := filepath.Rel(m.host, p)
 				if rel == "." {
+					return nil
+				}
+				if excluded != nil && excluded(filepath.ToSlash(rel)) {
+					if d.IsDir() {
+						return filepath.SkipDir
+					}
 					return nil
 				}
 				it, err := fileItem(p, path.Join(dest, filepath.ToSlash(rel)), fromImage, chmod)

@@ -220,21 +220,15 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 	case *instructions.CopyCommand:
 		// --link only changes how buildkit caches the layer: the files
 		// are the same without it.
-		switch {
-		case c.Parents:
+		if c.Parents {
 			return errors.New("COPY --parents is not supported")
-		case len(c.ExcludePatterns) > 0:
-			return errors.New("COPY --exclude is not supported")
 		}
-		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text})
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text, exclude: c.ExcludePatterns})
 	case *instructions.AddCommand:
-		switch {
-		case c.Checksum != "":
+		if c.Checksum != "" {
 			return errors.New("ADD --checksum is not supported")
-		case len(c.ExcludePatterns) > 0:
-			return errors.New("ADD --exclude is not supported")
 		}
-		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack})
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack, exclude: c.ExcludePatterns})
 	default:
 		return fmt.Errorf("%s is not supported", strings.ToUpper(cmd.Name()))
 	}
