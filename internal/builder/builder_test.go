@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/opencontainers/go-digest"
 	"io"
 	"io/fs"
 	"maps"
@@ -726,6 +727,22 @@ func TestBuildAddURL(t *testing.T) {
 	df = fmt.Sprintf("FROM busybox\nADD %s/missing /x\n", srv.URL)
 	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err == nil || !strings.Contains(err.Error(), "line 2: ADD "+srv.URL+"/missing: the server answered 404") {
 		t.Errorf("err = %v", err)
+	}
+	// --checksum: the download must have that digest.
+	sum := digest.FromString("#!/bin/sh\n")
+	df = fmt.Sprintf("FROM busybox\nADD --checksum=%s %s/files/tool.sh /checked\n", sum, srv.URL)
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df})}, &recorder{}); err != nil {
+		t.Errorf("ADD --checksum of the right digest: %v", err)
+	}
+	for _, bad := range []struct{ df, want string }{
+		{fmt.Sprintf("FROM busybox\nADD --checksum=%s %s/files/tool.sh /x\n", digest.FromString("other"), srv.URL), "the download's digest is " + sum.String()},
+		{fmt.Sprintf("FROM busybox\nADD --checksum=sha256:12 %s/files/tool.sh /x\n", srv.URL), "invalid --checksum"},
+		{"FROM busybox\nADD --checksum=" + sum.String() + " Dockerfile /x\n", "ADD --checksum needs one http(s) source"},
+	} {
+		_, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": bad.df})}, &recorder{})
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: err = %v, want %q", bad.df, err, bad.want)
+		}
 	}
 }
 

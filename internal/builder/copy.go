@@ -19,6 +19,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
+	"github.com/opencontainers/go-digest"
 	mode "github.com/tonistiigi/dchapes-mode"
 )
 
@@ -36,6 +37,9 @@ type copySpec struct {
 	// of a file source (its path in the context when a wildcard found
 	// it).
 	exclude []string
+	// checksum is ADD --checksum: the digest the one URL source must
+	// have.
+	checksum string
 }
 
 func (s *copySpec) verb() string {
@@ -282,10 +286,18 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 		items = append(items, item{hdr: hdr, data: []byte(c.Data)})
 		dirs[path.Dir(t)] = true
 	}
+	if s.checksum != "" && (len(urls) != 1 || len(s.SourcePaths) != 1) {
+		return nil, fmt.Errorf("ADD --checksum needs one http(s) source, and only it")
+	}
 	for i, u := range urls {
 		host, name, err := download(ctx, u, filepath.Join(tmp, strconv.Itoa(i)))
 		if err != nil {
 			return nil, err
+		}
+		if s.checksum != "" {
+			if err := verifyChecksum(host, s.checksum); err != nil {
+				return nil, fmt.Errorf("ADD %s: %w", u, err)
+			}
 		}
 		it, err := fileItem(host, target(name), false, nil)
 		if err != nil {
@@ -411,4 +423,26 @@ func parseChmod(s string) (chmodFunc, error) {
 		}
 		return out
 	}, nil
+}
+
+// verifyChecksum checks that the file at p has the digest want
+// (algorithm:hex; sha256, sha384 or sha512).
+func verifyChecksum(p, want string) error {
+	d, err := digest.Parse(want)
+	if err != nil {
+		return fmt.Errorf("invalid --checksum %q: %v", want, err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, err := d.Algorithm().FromReader(f)
+	if err != nil {
+		return err
+	}
+	if got != d {
+		return fmt.Errorf("the download's digest is %s, not the --checksum %s", got, d)
+	}
+	return nil
 }

@@ -225,10 +225,7 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 		}
 		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text, exclude: c.ExcludePatterns})
 	case *instructions.AddCommand:
-		if c.Checksum != "" {
-			return errors.New("ADD --checksum is not supported")
-		}
-		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack, exclude: c.ExcludePatterns})
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack, exclude: c.ExcludePatterns, checksum: c.Checksum})
 	default:
 		return fmt.Errorf("%s is not supported", strings.ToUpper(cmd.Name()))
 	}
