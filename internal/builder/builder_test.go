@@ -638,6 +638,30 @@ func TestBuildCopyExclude(t *testing.T) {
 	}
 }
 
+// COPY --parents keeps each source's path under the destination, from
+// the context's root or from a "/./" pivot in the source.
+func TestBuildCopyParents(t *testing.T) {
+	be := newFake(t)
+	df := "FROM busybox\nCOPY --parents x/a.txt y/a.txt /p/\nCOPY --parents ./x/./sub /q/\nCOPY --parents */a.txt /r\n"
+	files := map[string]string{"Dockerfile": df, "x/a.txt": "xa", "y/a.txt": "ya", "x/sub/b.txt": "b"}
+	if _, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(be.commits)
+	for i, want := range []map[string]string{
+		{"p/x/a.txt": "xa", "p/y/a.txt": "ya"},
+		{"q/sub/b.txt": "b"},
+		{"r/x/a.txt": "xa", "r/y/a.txt": "ya"},
+	} {
+		c := be.commits[n-3+i]
+		for name, body := range want {
+			if c.files[name] != body {
+				t.Errorf("step %d: %s = %q, want %q (all: %v)", i+2, name, c.files[name], body, c.files)
+			}
+		}
+	}
+}
+
 func TestResolveInRoot(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)

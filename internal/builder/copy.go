@@ -40,6 +40,9 @@ type copySpec struct {
 	// checksum is ADD --checksum: the digest the one URL source must
 	// have.
 	checksum string
+	// parents is COPY --parents: each source keeps its path (from the
+	// root, or from a "/./" in it) under the destination.
+	parents bool
 }
 
 func (s *copySpec) verb() string {
@@ -170,7 +173,8 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 			return ok
 		}
 	}
-	type match struct{ host, name string }
+	// keep is a source's path under the destination with --parents.
+	type match struct{ host, name, keep string }
 	var matches []match
 	var urls []string
 	for _, p := range s.SourcePaths {
@@ -183,6 +187,18 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 		}
 		// found: a file matched p, even if --exclude left it out.
 		found := false
+		// pivot: with --parents, the part of the paths not kept.
+		pivot := ""
+		if s.parents {
+			dirDest = true
+			q := strings.TrimLeft(p, "/")
+			for strings.HasPrefix(q, "./") {
+				q = strings.TrimLeft(q[2:], "/")
+			}
+			if i := strings.Index(q, "/./"); i >= 0 {
+				pivot = strings.TrimPrefix(path.Clean("/"+q[:i]), "/")
+			}
+		}
 		names := []string{p}
 		if strings.ContainsAny(p, "*?[") {
 			globbed, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(path.Clean("/"+p))))
@@ -214,7 +230,14 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 			if excluded != nil && name != "/" && excluded(name) {
 				continue
 			}
-			matches = append(matches, match{host: host, name: name})
+			m := match{host: host, name: name}
+			if s.parents {
+				m.keep = strings.TrimPrefix(path.Clean("/"+n), "/")
+				if pivot != "" {
+					m.keep = strings.TrimPrefix(strings.TrimPrefix(m.keep, pivot), "/")
+				}
+			}
+			matches = append(matches, m)
 		}
 		if !found {
 			if fromImage {
@@ -240,9 +263,14 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 		if err != nil {
 			return nil, err
 		}
+		if m.keep != "" {
+			m.name = m.keep
+		}
 		switch {
 		case fi.IsDir():
-			// A directory's contents are copied, not the directory.
+			// A directory's contents are copied, not the directory (but
+			// under its own path with --parents).
+			under := path.Join(dest, m.keep)
 			err := filepath.WalkDir(m.host, func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
@@ -257,14 +285,14 @@ func (b *build) copyItems(ctx context.Context, root string, s *copySpec, chmod c
 					}
 					return nil
 				}
-				it, err := fileItem(p, path.Join(dest, filepath.ToSlash(rel)), fromImage, chmod)
+				it, err := fileItem(p, path.Join(under, filepath.ToSlash(rel)), fromImage, chmod)
 				items = append(items, it)
 				return err
 			})
 			if err != nil {
 				return nil, err
 			}
-			dirs[dest] = true
+			dirs[under] = true
 		case s.add && s.unpack && !fromImage && isArchive(m.host):
 			items = append(items, item{hdr: tar.Header{Name: dest}, archive: m.host})
 			dirs[dest] = true

@@ -3,7 +3,6 @@ package builder
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -220,10 +219,7 @@ func (b *build) dispatch(ctx context.Context, cmd instructions.Command) error {
 	case *instructions.CopyCommand:
 		// --link only changes how buildkit caches the layer: the files
 		// are the same without it.
-		if c.Parents {
-			return errors.New("COPY --parents is not supported")
-		}
-		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text, exclude: c.ExcludePatterns})
+		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, text: text, exclude: c.ExcludePatterns, parents: c.Parents})
 	case *instructions.AddCommand:
 		return b.copy(ctx, copySpec{SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, text: text, add: true, unpack: c.Unpack == nil || *c.Unpack, exclude: c.ExcludePatterns, checksum: c.Checksum})
 	default:
