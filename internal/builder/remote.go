@@ -29,12 +29,6 @@ func IsGitURL(s string) bool {
 	return (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) && strings.HasSuffix(u, ".git")
 }
 
-// IsRemoteContext reports whether a build context is a URL to fetch
-// rather than a local path: a git repository or an http(s) URL.
-func IsRemoteContext(s string) bool {
-	return IsGitURL(s) || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
 // RemoteContext fetches the build context POST /build's remote names, as
 // a tar stream: a git repository (IsGitURL; "#ref:subdir" picks a branch,
 // tag or commit and a directory of it), or an http(s) URL of a tar (plain
