@@ -104,6 +104,11 @@ type Options struct {
 	Platform string
 	// Quiet suppresses RUN output.
 	Quiet bool
+	// TempDir is where the build keeps what it sets up for a while (the
+	// throwaway layers of writable RUN --mount binds); "" is the system's
+	// temporary directory. The daemon gives one of its own, which it
+	// empties of what a crash left when it starts.
+	TempDir string
 	// Run is what every RUN step's container gets (docker build's
 	// --network, --add-host, --shm-size, -m, --cpu-shares, ...): a RUN
 	// --network=none has no network whatever NetworkMode says.

@@ -99,7 +99,7 @@ func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o *
 				if m.ReadOnly {
 					return host, nil
 				}
-				scratch, rel, err := writableCopy(host, fi)
+				scratch, rel, err := writableCopy(host, fi, b.o.TempDir)
 				if err != nil {
 					return "", fmt.Errorf("RUN --mount=type=bind,rw source %q: %w", src, err)
 				}
@@ -291,11 +291,16 @@ func treeSum(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writableCopy makes what a writable bind of host shows: a directory as
-// an overlay with a throwaway upper layer, a file as a copy. The release
-// removes it all.
-func writableCopy(host string, fi fs.FileInfo) (string, func(), error) {
-	tmp, err := os.MkdirTemp("", "hako-run-mount-")
+// RunMountPrefix starts the names of the directories writableCopy makes
+// in a build's TempDir.
+const RunMountPrefix = "run-mount-"
+
+// writableCopy makes, in a new directory of tempDir, what a writable bind
+// of host shows: a directory as an overlay with a throwaway upper layer
+// (merged/ over lower/, a bind of host), a file as a copy. The release
+// removes it all; RemoveLeftovers removes what a crash left.
+func writableCopy(host string, fi fs.FileInfo, tempDir string) (string, func(), error) {
+	tmp, err := os.MkdirTemp(tempDir, RunMountPrefix)
 	if err != nil {
 		return "", nil, err
 	}
@@ -355,4 +360,35 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// RemoveLeftovers removes from dir what builds cut off by a crash left
+// there: writableCopy's directories (unmounted first) and remote contexts.
+func RemoveLeftovers(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, RunMountPrefix) && !strings.HasPrefix(name, gitContextPrefix) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		clean := true
+		for _, mp := range []string{"merged", "lower"} {
+			if err := unix.Unmount(filepath.Join(p, mp), unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", filepath.Join(p, mp), err))
+				clean = false
+			}
+		}
+		if clean {
+			errs = append(errs, os.RemoveAll(p))
+		}
+	}
+	return errors.Join(errs...)
 }

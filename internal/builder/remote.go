@@ -29,14 +29,19 @@ func IsGitURL(s string) bool {
 	return (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) && strings.HasSuffix(u, ".git")
 }
 
+// gitContextPrefix starts the names of the directories gitContext clones
+// into.
+const gitContextPrefix = "git-context-"
+
 // RemoteContext fetches the build context POST /build's remote names, as
 // a tar stream: a git repository (IsGitURL; "#ref:subdir" picks a branch,
 // tag or commit and a directory of it), or an http(s) URL of a tar (plain
 // or gzip-compressed) or of a Dockerfile alone. Close removes what it
 // fetched.
-func RemoteContext(ctx context.Context, remote string) (io.ReadCloser, error) {
+// A repository is cloned into a directory of tempDir ("": the system's).
+func RemoteContext(ctx context.Context, remote, tempDir string) (io.ReadCloser, error) {
 	if IsGitURL(remote) {
-		return gitContext(ctx, remote)
+		return gitContext(ctx, remote, tempDir)
 	}
 	if !strings.HasPrefix(remote, "http://") && !strings.HasPrefix(remote, "https://") {
 		return nil, fmt.Errorf("remote build context %q: want a git repository or an http(s) URL", remote)
@@ -91,7 +96,7 @@ func (r readCloser) Close() error { return r.close() }
 // directory the fragment names (the whole tree without .git by default).
 // Only the git, http(s) and ssh transports are allowed: no file:// and no
 // ext:: command.
-func gitContext(ctx context.Context, remote string) (io.ReadCloser, error) {
+func gitContext(ctx context.Context, remote, tempDir string) (io.ReadCloser, error) {
 	repo, frag, _ := strings.Cut(remote, "#")
 	ref, sub, _ := strings.Cut(frag, ":")
 	if strings.HasPrefix(repo, "github.com/") {
@@ -103,7 +108,7 @@ func gitContext(ctx context.Context, remote string) (io.ReadCloser, error) {
 	if _, err := exec.LookPath("git"); err != nil {
 		return nil, fmt.Errorf("remote build context %s: git is not installed on the daemon's host", remote)
 	}
-	dir, err := os.MkdirTemp("", "hako-git-context-")
+	dir, err := os.MkdirTemp(tempDir, gitContextPrefix)
 	if err != nil {
 		return nil, err
 	}

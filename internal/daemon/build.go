@@ -194,8 +194,20 @@ func (d *Daemon) removeBuildView(ctx context.Context, key string) error {
 	return nil
 }
 
-// removeBuildViews removes the views a build cut off by a crash left.
+// BuildTempDir is RUNROOT/build/tmp, where builds keep their temporary
+// files (writable RUN --mount binds, remote contexts).
+func (d *Daemon) BuildTempDir() string {
+	dir := filepath.Join(d.cfg.RunRoot, "build", "tmp")
+	os.MkdirAll(dir, 0o700)
+	return dir
+}
+
+// removeBuildViews removes the views and temporary files a build cut off
+// by a crash left.
 func (d *Daemon) removeBuildViews(ctx context.Context) {
+	if err := builder.RemoveLeftovers(filepath.Join(d.cfg.RunRoot, "build", "tmp")); err != nil {
+		d.log().Warn("remove a build's leftover files", "error", err)
+	}
 	var keys []string
 	d.snapshots.Walk(ctx, func(i snapshot.Info) error {
 		if strings.HasPrefix(i.Key, buildViewPrefix) {

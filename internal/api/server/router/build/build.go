@@ -24,6 +24,9 @@ type Backend interface {
 	// BuildCachePrune removes the unused caches of RUN
 	// --mount=type=cache and reports them and the space they took.
 	BuildCachePrune(ctx context.Context) (deleted []string, reclaimed uint64, err error)
+	// BuildTempDir is the directory builds keep their temporary files
+	// in (builder.Options.TempDir).
+	BuildTempDir() string
 }
 
 // Router serves POST /build and POST /build/prune.
@@ -99,9 +102,10 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 		return err
 	}
 	o.Run = run
+	o.TempDir = r.b.BuildTempDir()
 	if v := q.Get("remote"); v != "" {
 		// A repository or a URL to fetch instead of the body.
-		rc, err := builder.RemoteContext(ctx, v)
+		rc, err := builder.RemoteContext(ctx, v, o.TempDir)
 		if err != nil {
 			return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 		}

@@ -38,6 +38,8 @@ func (f *fake) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOp
 	return 0, errors.New("no containers here")
 }
 
+func (f *fake) BuildTempDir() string { return "" }
+
 func (f *fake) BuildCachePrune(ctx context.Context) ([]string, uint64, error) {
 	return []string{"c1"}, 4096, nil
 }
