@@ -194,10 +194,10 @@ func (d *Daemon) removeBuildView(ctx context.Context, key string) error {
 	return nil
 }
 
-// BuildTempDir is RUNROOT/build/tmp, where builds keep their temporary
+// BuildTempDir is RUNROOT/build-tmp, where builds keep their temporary
 // files (writable RUN --mount binds, remote contexts).
 func (d *Daemon) BuildTempDir() string {
-	dir := filepath.Join(d.cfg.RunRoot, "build", "tmp")
+	dir := filepath.Join(d.cfg.RunRoot, "build-tmp")
 	os.MkdirAll(dir, 0o700)
 	return dir
 }
@@ -205,7 +205,7 @@ func (d *Daemon) BuildTempDir() string {
 // removeBuildViews removes the views and temporary files a build cut off
 // by a crash left.
 func (d *Daemon) removeBuildViews(ctx context.Context) {
-	if err := builder.RemoveLeftovers(filepath.Join(d.cfg.RunRoot, "build", "tmp")); err != nil {
+	if err := builder.RemoveLeftovers(filepath.Join(d.cfg.RunRoot, "build-tmp")); err != nil {
 		d.log().Warn("remove a build's leftover files", "error", err)
 	}
 	var keys []string

@@ -231,6 +231,9 @@ CMD cat /runs /seen /rw /tmpfs /nets; for p in /ctx /ctxrw /stage /scratch /var/
 	if b, err := os.ReadFile(filepath.Join(dir, "hello.txt")); err != nil || string(b) != "hello from the context\n" {
 		t.Errorf("the rw bind changed the context: %q %v", b, err)
 	}
+	if ents, _ := os.ReadDir(filepath.Join(e.runRoot, "build-tmp")); len(ents) > 0 {
+		t.Errorf("temporary files left by the build: %v", ents)
+	}
 	// The cache outlives the build: a step that reruns (--no-cache)
 	// finds what the last one left.
 	e.must("build", "--no-cache", "-t", "mounted", dir)
