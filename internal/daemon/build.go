@@ -405,14 +405,14 @@ func (d *Daemon) BuildCachePrune(ctx context.Context) ([]string, uint64, error) 
 			unix.Close(fd) // in use
 			continue
 		}
-		size := diskUsage(dir)
+		size := usage(dir)
 		err = os.RemoveAll(dir)
 		unix.Close(fd)
 		if err != nil {
 			return deleted, reclaimed, fmt.Errorf("remove build cache %s: %w", e.Name(), err)
 		}
 		deleted = append(deleted, e.Name())
-		reclaimed += size
+		reclaimed += uint64(size)
 	}
 	return deleted, reclaimed, nil
 }
@@ -448,7 +448,7 @@ func (d *Daemon) BuildCacheUsage(ctx context.Context) ([]buildtypes.CacheRecord,
 		}
 		out = append(out, buildtypes.CacheRecord{
 			ID: e.Name(), Type: "exec.cachemount", Description: "cached mount (RUN --mount=type=cache)",
-			InUse: inUse, Size: int64(diskUsage(dir)), CreatedAt: created, LastUsedAt: &mtime,
+			InUse: inUse, Size: usage(dir), CreatedAt: created, LastUsedAt: &mtime,
 		})
 	}
 	return out, nil
@@ -458,22 +458,6 @@ func (d *Daemon) BuildCacheUsage(ctx context.Context) ([]buildtypes.CacheRecord,
 // and of its whole filesystem, for GET /system/df.
 func (d *Daemon) ContainersUsage(ctx context.Context) ([]ctypes.Summary, error) {
 	return d.ContainerList(ctx, ListOptions{All: true, Size: true})
-}
-
-// diskUsage is the space the files under dir take.
-func diskUsage(dir string) uint64 {
-	var n uint64
-	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		var st unix.Stat_t
-		if unix.Lstat(p, &st) == nil {
-			n += uint64(st.Blocks) * 512
-		}
-		return nil
-	})
-	return n
 }
 
 // BuildCommit stores a build step's image: base plus the changes of a
@@ -540,3 +524,9 @@ func (d *Daemon) BuildCommit(ctx context.Context, bc builder.Commit) (string, er
 }
 
 var _ builder.Backend = (*Daemon)(nil)
+
+// usage is the disk space the tree at dir takes, 0 if it cannot be read.
+func usage(dir string) int64 {
+	u, _ := snapshot.DirUsage(dir)
+	return u.Size
+}

@@ -465,9 +465,15 @@ func (s *store) Usage(ctx context.Context, key string) (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
+	return DirUsage(dir)
+}
+
+// DirUsage is the disk space (allocated blocks) and inodes of the tree at
+// dir, a file with several links counted once.
+func DirUsage(dir string) (Usage, error) {
 	var u Usage
 	seen := map[uint64]bool{}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
