@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 )
@@ -65,7 +66,23 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	}
 	info.DriverStatus = [][2]string{{"Backing Filesystem", backingFS(d.cfg.Root)}, {"Supports d_type", "true"}}
 	info.Swarm.LocalNodeState = "inactive"
-	info.Plugins.Log = []string{"json-file"}
+	info.Plugins.Volume = []string{"local"}
+	info.Plugins.Network = []string{"bridge", "host", "null"}
+	info.Plugins.Log = []string{"json-file", "none"}
+	for _, c := range d.containers.List() {
+		c.Lock()
+		st := c.State.Status
+		c.Unlock()
+		info.Containers++
+		switch st {
+		case container.StatusRunning, container.StatusRestarting:
+			info.ContainersRunning++
+		case container.StatusPaused:
+			info.ContainersPaused++
+		default:
+			info.ContainersStopped++
+		}
+	}
 	if cgVersion == "2" {
 		info.SecurityOptions = append(info.SecurityOptions, "name=cgroupns")
 	}
