@@ -46,13 +46,13 @@ func newNetworkCreate(c *CLI) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&driver, "driver", "d", "bridge", "driver to manage the network (bridge)")
-	f.StringArrayVar(&subnets, "subnet", nil, "subnet in CIDR format (172.30.0.0/16)")
-	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 gateway for the subnet")
+	f.StringArrayVar(&subnets, "subnet", nil, "subnet in CIDR format (172.30.0.0/16; an IPv6 one with --ipv6)")
+	f.StringArrayVar(&gateways, "gateway", nil, "IPv4 or IPv6 gateway of the subnet that holds it")
 	f.StringArrayVar(&ranges, "ip-range", nil, "allocate container addresses from a sub-range of a subnet (CIDR)")
 	f.StringArrayVar(&auxs, "aux-address", nil, "an address of a subnet no container gets (name=IP)")
 	f.BoolVar(&internal, "internal", false, "restrict external access to the network (no NAT, no default route)")
 	f.BoolVar(&attachable, "attachable", false, "enable manual container attachment")
-	f.BoolVar(&ipv6, "ipv6", false, "enable IPv6 networking (not supported)")
+	f.BoolVar(&ipv6, "ipv6", false, "enable IPv6 networking (with an IPv6 --subnet, or a random unique local /64)")
 	f.StringArrayVar(&labels, "label", nil, "set metadata on a network (KEY=VALUE)")
 	f.StringArrayVarP(&opts, "opt", "o", nil, "driver specific options (com.docker.network.bridge.name=NAME, com.docker.network.driver.mtu=N)")
 	return cmd
@@ -67,27 +67,36 @@ func ipamConfig(subnets, gateways, ranges, auxs []string) (*network.IPAM, error)
 		}
 		return nil, nil
 	}
-	if len(gateways) > len(subnets) {
-		return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
-	}
 	ipam := &network.IPAM{Driver: "default"}
-	for i, s := range subnets {
+	for _, s := range subnets {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return nil, fmt.Errorf("invalid argument %q for \"--subnet\" flag: invalid CIDR address: %s", s, s)
 		}
-		cfg := network.IPAMConfig{Subnet: p}
-		if i < len(gateways) {
-			gw, err := netip.ParseAddr(gateways[i])
-			if err != nil {
-				return nil, fmt.Errorf("invalid argument %q for \"--gateway\" flag: invalid IP address", gateways[i])
-			}
-			if !p.Contains(gw) {
-				return nil, fmt.Errorf("no matching subnet for gateway %s", gw)
-			}
-			cfg.Gateway = gw
+		ipam.Config = append(ipam.Config, network.IPAMConfig{Subnet: p})
+	}
+	// A gateway goes with the subnet that holds it (an IPv4 and an IPv6
+	// subnet take theirs in any order), as docker pairs them.
+	for _, g := range gateways {
+		gw, err := netip.ParseAddr(g)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--gateway\" flag: invalid IP address", g)
 		}
-		ipam.Config = append(ipam.Config, cfg)
+		matched := false
+		for i := range ipam.Config {
+			c := &ipam.Config[i]
+			if !c.Subnet.Contains(gw) {
+				continue
+			}
+			if c.Gateway.IsValid() {
+				return nil, fmt.Errorf("cannot configure multiple gateways (%s, %s) for the same subnet (%s)", c.Gateway, gw, c.Subnet)
+			}
+			c.Gateway, matched = gw, true
+			break
+		}
+		if !matched {
+			return nil, fmt.Errorf("no matching subnet for gateway %s", gw)
+		}
 	}
 	for _, r := range ranges {
 		rp, err := netip.ParsePrefix(r)

@@ -179,6 +179,17 @@ func checkEndpointConfig(n *network.Network, es *nettypes.EndpointSettings) erro
 			return fmt.Errorf("no configured subnet or ip-range contain the IP address %s: %w", es.IPAMConfig.IPv4Address, errdefs.ErrInvalidArgument)
 		}
 	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv6Address.IsValid() {
+		if !n.EnableIPv6 {
+			return fmt.Errorf("an IPv6 address (%s) on network %s, which has no IPv6 (network create --ipv6): %w", es.IPAMConfig.IPv6Address, n.Name, errdefs.ErrInvalidArgument)
+		}
+		if !n.UserSubnet6 {
+			return fmt.Errorf("user specified IP address is supported only when connecting to networks with user configured subnets: %w", errdefs.ErrInvalidArgument)
+		}
+		if !n.Subnet6.Contains(es.IPAMConfig.IPv6Address) {
+			return fmt.Errorf("no configured subnet or ip-range contain the IP address %s: %w", es.IPAMConfig.IPv6Address, errdefs.ErrInvalidArgument)
+		}
+	}
 	return nil
 }
 
@@ -219,7 +230,8 @@ func (d *Daemon) endpointNames(c *container.Container) []string {
 
 // endpointOf is the network package's view of an endpoint in a record.
 func endpointOf(c *container.Container, n *network.Network, es *nettypes.EndpointSettings) *network.Endpoint {
-	ep := &network.Endpoint{ID: es.EndpointID, NetworkID: n.ID, ContainerID: c.ID, IP: es.IPAddress, Prefix: es.IPPrefixLen, Gateway: es.Gateway, MAC: []byte(es.MacAddress)}
+	ep := &network.Endpoint{ID: es.EndpointID, NetworkID: n.ID, ContainerID: c.ID, IP: es.IPAddress, Prefix: es.IPPrefixLen, Gateway: es.Gateway, MAC: []byte(es.MacAddress),
+		IP6: es.GlobalIPv6Address, Prefix6: es.GlobalIPv6PrefixLen, Gateway6: es.IPv6Gateway}
 	if n.UserDefined() {
 		ep.Names = network.DNSNames(strings.TrimPrefix(c.Name, "/"), es.Aliases, c.ID)
 	}
@@ -271,7 +283,7 @@ func (d *Daemon) allocateNetworks(c *container.Container) (retErr error) {
 func (d *Daemon) allocateEndpoint(c *container.Container, n *network.Network, es *nettypes.EndpointSettings) error {
 	req := network.EndpointRequest{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), Aliases: es.Aliases, MAC: []byte(es.MacAddress), DNS: c.HostConfig.DNS}
 	if es.IPAMConfig != nil {
-		req.IP = es.IPAMConfig.IPv4Address
+		req.IP, req.IP6 = es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address
 	}
 	ep, err := d.networks.Allocate(n, req)
 	if err != nil {
@@ -279,6 +291,7 @@ func (d *Daemon) allocateEndpoint(c *container.Container, n *network.Network, es
 	}
 	es.NetworkID, es.EndpointID = n.ID, ep.ID
 	es.IPAddress, es.IPPrefixLen, es.Gateway = ep.IP, ep.Prefix, ep.Gateway
+	es.GlobalIPv6Address, es.GlobalIPv6PrefixLen, es.IPv6Gateway = ep.IP6, ep.Prefix6, ep.Gateway6
 	es.MacAddress = nettypes.HardwareAddr(ep.MAC)
 	es.DNSNames = ep.Names
 	return nil
@@ -353,6 +366,8 @@ func clearEndpoint(es *nettypes.EndpointSettings) {
 	es.EndpointID = ""
 	es.IPAddress, es.Gateway = netip.Addr{}, netip.Addr{}
 	es.IPPrefixLen = 0
+	es.GlobalIPv6Address, es.IPv6Gateway = netip.Addr{}, netip.Addr{}
+	es.GlobalIPv6PrefixLen = 0
 	es.DNSNames = nil
 }
 
@@ -423,18 +438,18 @@ func (d *Daemon) restoreNetworks(list []*container.Container) {
 	d.networks.RemoveStrayVeths(func(cid, epid string) bool { return running[cid][epid] })
 }
 
-// containerAddress is c's address on its primary bridge network, for
-// /etc/hosts.
-func (d *Daemon) containerAddress(c *container.Container) netip.Addr {
+// containerAddress is c's address on its primary bridge network, and
+// its IPv6 one there if the network has IPv6, for /etc/hosts.
+func (d *Daemon) containerAddress(c *container.Container) (netip.Addr, netip.Addr) {
 	if c.NetworkSettings == nil {
-		return netip.Addr{}
+		return netip.Addr{}, netip.Addr{}
 	}
 	for _, name := range d.endpointNames(c) {
 		if es := c.NetworkSettings.Networks[name]; es != nil && es.IPAddress.IsValid() {
-			return es.IPAddress
+			return es.IPAddress, es.GlobalIPv6Address
 		}
 	}
-	return netip.Addr{}
+	return netip.Addr{}, netip.Addr{}
 }
 
 // embeddedDNS is the name server for c's resolv.conf when its primary

@@ -442,8 +442,11 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 		}
 	} else {
 		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-		if ip := d.containerAddress(c); ip.IsValid() {
+		if ip, ip6 := d.containerAddress(c); ip.IsValid() {
 			fmt.Fprintf(&hosts, "%s\t%s\n", ip, hostname)
+			if ip6.IsValid() {
+				fmt.Fprintf(&hosts, "%s\t%s\n", ip6, hostname)
+			}
 		} else {
 			fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", hostname)
 		}

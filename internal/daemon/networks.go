@@ -16,9 +16,6 @@ import (
 // NetworkCreate is POST /networks/create.
 func (d *Daemon) NetworkCreate(ctx context.Context, req nettypes.CreateRequest) (nettypes.CreateResponse, error) {
 	var resp nettypes.CreateResponse
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return resp, fmt.Errorf("IPv6 networks are not supported: %w", errdefs.ErrNotImplemented)
-	}
 	if req.EnableIPv4 != nil && !*req.EnableIPv4 {
 		return resp, fmt.Errorf("networks without IPv4 are not supported: %w", errdefs.ErrNotImplemented)
 	}
@@ -28,22 +25,36 @@ func (d *Daemon) NetworkCreate(ctx context.Context, req nettypes.CreateRequest) 
 	if req.Ingress || req.ConfigOnly || req.ConfigFrom != nil {
 		return resp, fmt.Errorf("swarm and config-only networks are not supported: %w", errdefs.ErrNotImplemented)
 	}
-	cr := network.CreateRequest{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable, Labels: req.Labels, Options: req.Options}
+	cr := network.CreateRequest{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable, Labels: req.Labels, Options: req.Options,
+		EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6}
 	if ipam := req.IPAM; ipam != nil {
 		if ipam.Driver != "" && ipam.Driver != "default" {
 			return resp, fmt.Errorf("IPAM driver %q is not supported (only default): %w", ipam.Driver, errdefs.ErrNotImplemented)
 		}
 		for _, c := range ipam.Config {
-			if c.Subnet.IsValid() && !c.Subnet.Addr().Is4() {
-				return resp, fmt.Errorf("subnet %s: IPv6 networks are not supported: %w", c.Subnet, errdefs.ErrNotImplemented)
+			if (c.IPRange.IsValid() || len(c.AuxAddress) > 0 || c.Gateway.IsValid()) && !c.Subnet.IsValid() {
+				return resp, fmt.Errorf("an ip-range, gateway or aux-address needs its subnet: %w", errdefs.ErrInvalidArgument)
 			}
-			if (c.IPRange.IsValid() || len(c.AuxAddress) > 0) && !c.Subnet.IsValid() {
-				return resp, fmt.Errorf("an ip-range or aux-address needs its subnet: %w", errdefs.ErrInvalidArgument)
+			if c.Subnet.Addr().Is6() {
+				if cr.Subnet6.IsValid() {
+					return resp, fmt.Errorf("one IPv6 subnet per network: %w", errdefs.ErrNotImplemented)
+				}
+				cr.Subnet6, cr.Gateway6, cr.IPRange6 = c.Subnet, c.Gateway, c.IPRange
+			} else {
+				if cr.Subnet.IsValid() {
+					return resp, fmt.Errorf("one IPv4 subnet per network: %w", errdefs.ErrNotImplemented)
+				}
+				cr.Subnet, cr.Gateway, cr.IPRange = c.Subnet, c.Gateway, c.IPRange
 			}
-			if cr.Subnet.IsValid() {
-				return resp, fmt.Errorf("one IPv4 subnet per network: %w", errdefs.ErrNotImplemented)
+			for k, ip := range c.AuxAddress {
+				if ip.Is6() != c.Subnet.Addr().Is6() || !c.Subnet.Contains(ip) {
+					return resp, fmt.Errorf("aux-address %s=%s is not in subnet %s: %w", k, ip, c.Subnet, errdefs.ErrInvalidArgument)
+				}
+				if cr.AuxAddresses == nil {
+					cr.AuxAddresses = map[string]netip.Addr{}
+				}
+				cr.AuxAddresses[k] = ip
 			}
-			cr.Subnet, cr.Gateway, cr.IPRange, cr.AuxAddresses = c.Subnet, c.Gateway, c.IPRange, c.AuxAddress
 		}
 	}
 	n, err := d.networks.Create(cr)
@@ -118,11 +129,26 @@ func (d *Daemon) networkMatches(n *network.Network, f map[string][]string) bool 
 
 // apiNetwork is a record in the API's form.
 func apiNetwork(n *network.Network) nettypes.Network {
-	out := nettypes.Network{Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: true,
+	out := nettypes.Network{Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: true, EnableIPv6: n.EnableIPv6,
 		IPAM:     nettypes.IPAM{Driver: "default", Options: map[string]string{}, Config: []nettypes.IPAMConfig{}},
 		Internal: n.Internal, Attachable: n.Attachable, Options: map[string]string{}, Labels: map[string]string{}}
+	aux := func(v6 bool) map[string]netip.Addr {
+		var m map[string]netip.Addr
+		for k, ip := range n.AuxAddresses {
+			if ip.Is6() == v6 {
+				if m == nil {
+					m = map[string]netip.Addr{}
+				}
+				m[k] = ip
+			}
+		}
+		return m
+	}
 	if n.Subnet.IsValid() {
-		out.IPAM.Config = append(out.IPAM.Config, nettypes.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange, AuxAddress: n.AuxAddresses})
+		out.IPAM.Config = append(out.IPAM.Config, nettypes.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange, AuxAddress: aux(false)})
+	}
+	if n.Subnet6.IsValid() {
+		out.IPAM.Config = append(out.IPAM.Config, nettypes.IPAMConfig{Subnet: n.Subnet6, Gateway: n.Gateway6, IPRange: n.IPRange6, AuxAddress: aux(true)})
 	}
 	for k, v := range n.Options {
 		out.Options[k] = v
@@ -146,8 +172,12 @@ func (d *Daemon) NetworkInspect(ctx context.Context, ref string) (nettypes.Inspe
 		if err != nil || c.ID != ep.ContainerID {
 			continue
 		}
-		out.Containers[c.ID] = nettypes.EndpointResource{Name: strings.TrimPrefix(c.Name, "/"), EndpointID: ep.ID,
+		r := nettypes.EndpointResource{Name: strings.TrimPrefix(c.Name, "/"), EndpointID: ep.ID,
 			MacAddress: nettypes.HardwareAddr(ep.MAC), IPv4Address: netip.PrefixFrom(ep.IP, ep.Prefix)}
+		if ep.IP6.IsValid() {
+			r.IPv6Address = netip.PrefixFrom(ep.IP6, ep.Prefix6)
+		}
+		out.Containers[c.ID] = r
 	}
 	return out, nil
 }

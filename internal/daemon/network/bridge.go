@@ -108,6 +108,42 @@ func (l *Links) EnsureBridge(name string, subnet netip.Prefix, gateway netip.Add
 	return nil
 }
 
+// EnsureBridge6 gives the bridge the IPv6 gateway address of subnet
+// (without duplicate address detection, which would hold it back for a
+// second) and removes other global IPv6 addresses; a zero subnet leaves
+// only link-local ones.
+func (l *Links) EnsureBridge6(name string, subnet netip.Prefix, gateway netip.Addr) error {
+	link, err := l.h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", name, err)
+	}
+	addrs, err := retry(func() ([]netlink.Addr, error) { return l.h.AddrList(link, netlink.FAMILY_V6) })
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", name, err)
+	}
+	var want *netlink.Addr
+	if subnet.IsValid() {
+		want = &netlink.Addr{IPNet: &net.IPNet{IP: gateway.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+	}
+	have := false
+	for _, a := range addrs {
+		if a.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		if want != nil && a.IPNet.String() == want.IPNet.String() {
+			have = true
+			continue
+		}
+		l.h.AddrDel(link, &a)
+	}
+	if want != nil && !have {
+		if err := l.h.AddrAdd(link, want); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("address %s on bridge %s: %w", want.IPNet, name, err)
+		}
+	}
+	return nil
+}
+
 // DeleteBridge removes a bridge (its ports go with it).
 func (l *Links) DeleteBridge(name string) error {
 	link, err := l.h.LinkByName(name)
@@ -140,6 +176,8 @@ type Attachment struct {
 	NsPath       string // /proc/PID/ns/net
 	Address      netip.Prefix
 	Gateway      netip.Addr
+	Address6     netip.Prefix // zero: no IPv6
+	Gateway6     netip.Addr
 	MAC          net.HardwareAddr
 	DefaultRoute bool
 	MTU          int
@@ -208,6 +246,12 @@ func (l *Links) Attach(a Attachment) (_ string, retErr error) {
 	if err := inner.AddrAdd(peer, addr); err != nil {
 		return "", fmt.Errorf("address %s on %s: %w", a.Address, ifName, err)
 	}
+	if a.Address6.IsValid() {
+		addr6 := &netlink.Addr{IPNet: &net.IPNet{IP: a.Address6.Addr().AsSlice(), Mask: net.CIDRMask(a.Address6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+		if err := inner.AddrAdd(peer, addr6); err != nil {
+			return "", fmt.Errorf("address %s on %s: %w", a.Address6, ifName, err)
+		}
+	}
 	if err := inner.LinkSetUp(peer); err != nil {
 		return "", fmt.Errorf("%s up: %w", ifName, err)
 	}
@@ -218,6 +262,12 @@ func (l *Links) Attach(a Attachment) (_ string, retErr error) {
 		r := &netlink.Route{LinkIndex: peer.Attrs().Index, Gw: a.Gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}
 		if err := inner.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
 			return "", fmt.Errorf("default route via %s: %w", a.Gateway, err)
+		}
+	}
+	if a.DefaultRoute && a.Address6.IsValid() && a.Gateway6.IsValid() {
+		r := &netlink.Route{LinkIndex: peer.Attrs().Index, Gw: a.Gateway6.AsSlice(), Scope: netlink.SCOPE_UNIVERSE, Family: netlink.FAMILY_V6}
+		if err := inner.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+			return "", fmt.Errorf("default route via %s: %w", a.Gateway6, err)
 		}
 	}
 	return ifName, nil
@@ -354,6 +404,37 @@ func (l *Links) HostRoutes(skip map[string]bool) ([]netip.Prefix, error) {
 		if p, ok := prefixOf(a.IPNet); ok {
 			out = append(out, p.Masked())
 		}
+	}
+	return out, nil
+}
+
+// HostRoutes6 lists the host's IPv6 route destinations and addresses
+// (not link-local), to keep a generated IPv6 subnet off them.
+func (l *Links) HostRoutes6() ([]netip.Prefix, error) {
+	routes, err := retry(func() ([]netlink.Route, error) { return l.h.RouteList(nil, netlink.FAMILY_V6) })
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	add := func(n *net.IPNet) {
+		if n == nil || n.IP.IsLinkLocalUnicast() {
+			return
+		}
+		a, ok := netip.AddrFromSlice(n.IP)
+		ones, bits := n.Mask.Size()
+		if ok && bits == 128 && ones > 0 {
+			out = append(out, netip.PrefixFrom(a, ones).Masked())
+		}
+	}
+	for _, r := range routes {
+		add(r.Dst)
+	}
+	addrs, err := retry(func() ([]netlink.Addr, error) { return l.h.AddrList(nil, netlink.FAMILY_V6) })
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		add(a.IPNet)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,11 +105,15 @@ func (r *Resolver) answer(q *dns.Msg) *dns.Msg {
 		if len(ips) == 0 {
 			return nil
 		}
-		if qs.Qtype == dns.TypeAAAA {
-			return m // known, but IPv4 only: no answer, no error
-		}
+		// A name without an address of the asked family is known: no
+		// answer, no error (NOERROR, as docker's server gives).
 		for _, ip := range ips {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qs.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: ip.AsSlice()})
+			switch {
+			case ip.Is4() && qs.Qtype != dns.TypeAAAA:
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qs.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: ip.AsSlice()})
+			case ip.Is6() && qs.Qtype != dns.TypeA:
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: qs.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: ip.AsSlice()})
+			}
 		}
 		return m
 	case dns.TypePTR:
@@ -164,8 +169,28 @@ func addrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// fromReverse reads "4.3.2.1.in-addr.arpa".
+// fromReverse reads "4.3.2.1.in-addr.arpa" and IPv6's nibble form
+// ("b.a.9.8.….ip6.arpa", 32 nibbles).
 func fromReverse(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		p := strings.Split(rest, ".")
+		if len(p) != 32 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i, nib := range p {
+			if len(nib) != 1 {
+				return netip.Addr{}, false
+			}
+			v, err := strconv.ParseUint(nib, 16, 8)
+			if err != nil {
+				return netip.Addr{}, false
+			}
+			pos := 31 - i // the last label is the address's first nibble
+			b[pos/2] |= byte(v) << (4 * (1 - pos%2))
+		}
+		return netip.AddrFrom16(b), true
+	}
 	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
 	if !ok {
 		return netip.Addr{}, false

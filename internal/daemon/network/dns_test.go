@@ -74,6 +74,8 @@ func answers(r *dns.Msg) string {
 		switch rr := rr.(type) {
 		case *dns.A:
 			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
 		case *dns.PTR:
 			out = append(out, rr.Ptr)
 		}
@@ -121,6 +123,35 @@ func TestResolver(t *testing.T) {
 	names.mu.Unlock()
 	if m := query(t, srv, "udp", "outside.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Errorf("no upstream: rcode %d", m.Rcode)
+	}
+}
+
+// On a network with IPv6 a name has an A and an AAAA record, and the
+// IPv6 address a PTR in ip6.arpa.
+func TestResolverIPv6(t *testing.T) {
+	names := &fakeNames{names: map[string][]netip.Addr{
+		"web": {netip.MustParseAddr("10.213.0.2"), netip.MustParseAddr("fd6b:6861:6b6f::2")},
+	}}
+	r, err := StartResolver(netip.MustParseAddrPort("127.0.0.1:0"), netip.MustParsePrefix("127.0.0.0/8"), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv := r.Addr().String()
+	if got := answers(query(t, srv, "udp", "web", dns.TypeA)); got != "10.213.0.2" {
+		t.Errorf("A: %q", got)
+	}
+	if got := answers(query(t, srv, "udp", "web", dns.TypeAAAA)); got != "fd6b:6861:6b6f::2" {
+		t.Errorf("AAAA: %q", got)
+	}
+	rev, _ := dns.ReverseAddr("fd6b:6861:6b6f::2")
+	if got := answers(query(t, srv, "udp", rev, dns.TypePTR)); got != "web." {
+		t.Errorf("PTR %s: %q", rev, got)
+	}
+	for _, bad := range []string{"2.0.ip6.arpa", "x.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.6.b.6.1.6.8.6.b.6.d.f.ip6.arpa"} {
+		if _, ok := fromReverse(bad); ok {
+			t.Errorf("fromReverse(%q) accepted", bad)
+		}
 	}
 }
 

@@ -21,7 +21,11 @@ type Endpoint struct {
 	IP      netip.Addr
 	Prefix  int
 	Gateway netip.Addr
-	MAC     net.HardwareAddr
+	// IP6, Prefix6 and Gateway6: the IPv6 address of a network with IPv6.
+	IP6      netip.Addr
+	Prefix6  int
+	Gateway6 netip.Addr
+	MAC      net.HardwareAddr
 	// DNS are the container's own servers (--dns, "ip:53"), where its
 	// other questions are forwarded.
 	DNS []string
@@ -52,6 +56,7 @@ type EndpointRequest struct {
 	Name        string // the container's, without "/"
 	Aliases     []string
 	IP          netip.Addr       // asked for (--ip); zero: any
+	IP6         netip.Addr       // asked for (--ip6); zero: any
 	MAC         net.HardwareAddr // asked for; nil: docker's from the address
 	DNS         []netip.Addr     // the container's --dns
 }
@@ -66,6 +71,12 @@ func (m *Manager) Allocate(n *Network, req EndpointRequest) (*Endpoint, error) {
 		return nil, fmt.Errorf("network %s has no bridge: %w", n.Name, errdefs.ErrInvalidArgument)
 	}
 	ep := &Endpoint{ID: NewID(), NetworkID: n.ID, ContainerID: req.ContainerID, Prefix: n.Subnet.Bits(), Gateway: n.Gateway, MAC: req.MAC}
+	if req.IP6.IsValid() && st.alloc6 == nil {
+		return nil, fmt.Errorf("an IPv6 address (%s) on network %s, which has no IPv6: %w", req.IP6, n.Name, errdefs.ErrInvalidArgument)
+	}
+	if req.IP6.IsValid() && !n.UserSubnet6 {
+		return nil, fmt.Errorf("user specified IP address is supported only when connecting to networks with user configured subnets: %w", errdefs.ErrInvalidArgument)
+	}
 	if req.IP.IsValid() {
 		if !n.UserSubnet {
 			return nil, fmt.Errorf("user specified IP address is supported only when connecting to networks with user configured subnets: %w", errdefs.ErrInvalidArgument)
@@ -80,6 +91,20 @@ func (m *Manager) Allocate(n *Network, req EndpointRequest) (*Endpoint, error) {
 			return nil, fmt.Errorf("%w: %s (%s)", err, n.Name, n.ID[:12])
 		}
 		ep.IP = ip
+	}
+	if st.alloc6 != nil {
+		ep.Prefix6, ep.Gateway6 = n.Subnet6.Bits(), n.Gateway6
+		var err error
+		if req.IP6.IsValid() {
+			err = st.alloc6.Reserve(req.IP6, ep.ID)
+			ep.IP6 = req.IP6
+		} else if ep.IP6, err = st.alloc6.Allocate(ep.ID); err != nil {
+			err = fmt.Errorf("%w: %s (%s)", err, n.Name, n.ID[:12])
+		}
+		if err != nil {
+			st.alloc.Release(ep.IP, ep.ID)
+			return nil, err
+		}
 	}
 	if ep.MAC == nil {
 		ep.MAC = MACFor(ep.IP)
@@ -117,6 +142,12 @@ func (m *Manager) Reserve(ep *Endpoint) error {
 	if err := st.alloc.Reserve(ep.IP, ep.ID); err != nil {
 		return err
 	}
+	if ep.IP6.IsValid() && st.alloc6 != nil {
+		if err := st.alloc6.Reserve(ep.IP6, ep.ID); err != nil {
+			st.alloc.Release(ep.IP, ep.ID)
+			return err
+		}
+	}
 	st.eps[ep.ID] = ep
 	return nil
 }
@@ -153,6 +184,9 @@ func (m *Manager) free(ep *Endpoint) {
 	m.mu.Lock()
 	if st := m.nets[ep.NetworkID]; st != nil {
 		st.alloc.Release(ep.IP, ep.ID)
+		if st.alloc6 != nil && ep.IP6.IsValid() {
+			st.alloc6.Release(ep.IP6, ep.ID)
+		}
 		delete(st.eps, ep.ID)
 	}
 	m.mu.Unlock()
@@ -169,9 +203,14 @@ func (m *Manager) Plumb(ep *Endpoint, nsPath string, defaultRoute bool) (string,
 	if st == nil {
 		return "", fmt.Errorf("network %s not found: %w", ep.NetworkID, errdefs.ErrNotFound)
 	}
+	var addr6 netip.Prefix
+	if ep.IP6.IsValid() {
+		addr6 = netip.PrefixFrom(ep.IP6, ep.Prefix6)
+	}
 	return m.links.Attach(Attachment{
 		HostIf: ep.HostIf(), Bridge: st.n.Bridge, NsPath: nsPath,
 		Address: netip.PrefixFrom(ep.IP, ep.Prefix), Gateway: ep.Gateway, MAC: ep.MAC,
+		Address6: addr6, Gateway6: ep.Gateway6,
 		DefaultRoute: defaultRoute && !st.n.Internal, MTU: mtuOf(st.n),
 		Alias: aliasPrefix + ep.ContainerID + ":" + ep.ID,
 	})
@@ -208,6 +247,9 @@ func (st *netState) Lookup(name string) []netip.Addr {
 		for _, n := range e.Names {
 			if strings.EqualFold(n, name) {
 				out = append(out, e.IP)
+				if e.IP6.IsValid() {
+					out = append(out, e.IP6)
+				}
 				break
 			}
 		}
@@ -221,7 +263,7 @@ func (st *netState) LookupAddr(ip netip.Addr) []string {
 	st.m.mu.RLock()
 	defer st.m.mu.RUnlock()
 	for _, e := range st.eps {
-		if e.IP == ip && len(e.Names) > 0 {
+		if (e.IP == ip || e.IP6 == ip) && len(e.Names) > 0 {
 			return []string{e.Names[0]}
 		}
 	}

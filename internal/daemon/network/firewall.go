@@ -35,6 +35,7 @@ const TableName = "hako"
 type FirewallNetwork struct {
 	Bridge   string
 	Subnet   netip.Prefix
+	Subnet6  netip.Prefix // zero: IPv4 only
 	Internal bool
 }
 
@@ -76,6 +77,24 @@ func (f *Firewall) conn() (*nftables.Conn, error) {
 }
 
 var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
+
+// table6 holds the IPv6 rules of networks with IPv6, the same way:
+//
+//	table ip6 hako {
+//	  chain TAG-post { type nat hook postrouting priority srcnat   # masquerade per non-internal IPv6 subnet
+//	  chain TAG-fwd  { type filter hook forward priority filter    # established, isolation, internal
+//	}
+//
+// Published ports are IPv4's (the proxy listens on IPv4), as docker's
+// are on a host without ip6tables.
+var table6 = &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv6}
+
+func (f *Firewall) chains6() (post, fwd *nftables.Chain) {
+	accept := nftables.ChainPolicyAccept
+	post = &nftables.Chain{Name: f.tag + "-post", Table: table6, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
+	fwd = &nftables.Chain{Name: f.tag + "-fwd", Table: table6, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept}
+	return
+}
 
 func (f *Firewall) chains() (pre, out, post, dnat, fwd *nftables.Chain) {
 	accept := nftables.ChainPolicyAccept
@@ -133,55 +152,100 @@ func (f *Firewall) Apply(r Rules) error {
 		es := append(matchAddr(12, n.Subnet), matchIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, n.Bridge)...)
 		add(post, "masquerade "+n.Bridge, append(es, &expr.Masq{})...)
 	}
-	// Forwarding: answers pass; networks are isolated from each other;
-	// internal networks reach nothing beyond their bridge.
-	add(fwd, "established", established()...)
+	forwarding(add, fwd, r.Networks)
+	var v6 []FirewallNetwork
 	for _, n := range r.Networks {
+		if n.Subnet6.IsValid() {
+			v6 = append(v6, n)
+		}
+	}
+	if len(v6) > 0 {
+		c.AddTable(table6)
+		post6, fwd6 := f.chains6()
+		for _, ch := range []*nftables.Chain{post6, fwd6} {
+			c.AddChain(ch)
+			c.FlushChain(ch)
+		}
+		add6 := func(ch *nftables.Chain, comment string, es ...expr.Any) {
+			c.AddRule(&nftables.Rule{Table: table6, Chain: ch, Exprs: es, UserData: userdata.AppendString(nil, userdata.TypeComment, comment)})
+		}
+		for _, n := range v6 {
+			if !n.Internal {
+				es := append(matchAddr6(8, n.Subnet6), matchIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, n.Bridge)...)
+				add6(post6, "masquerade "+n.Bridge, append(es, &expr.Masq{})...)
+			}
+		}
+		forwarding(add6, fwd6, v6)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: write table %s: %w", TableName, err)
+	}
+	if len(v6) == 0 {
+		return f.remove(table6)
+	}
+	return nil
+}
+
+// forwarding writes the forward chain's rules: answers pass; networks
+// are isolated from each other; internal networks reach nothing beyond
+// their bridge; the others' traffic passes.
+func forwarding(add func(*nftables.Chain, string, ...expr.Any), fwd *nftables.Chain, nets []FirewallNetwork) {
+	add(fwd, "established", established()...)
+	for _, n := range nets {
 		if n.Internal {
 			add(fwd, "internal "+n.Bridge, append(matchIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), append(matchIf(expr.MetaKeyOIFNAME, expr.CmpOpNeq, n.Bridge), verdict(expr.VerdictDrop))...)...)
 			add(fwd, "internal "+n.Bridge, append(matchIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), append(matchIf(expr.MetaKeyIIFNAME, expr.CmpOpNeq, n.Bridge), verdict(expr.VerdictDrop))...)...)
 		}
-		for _, o := range r.Networks {
+		for _, o := range nets {
 			if o.Bridge == n.Bridge {
 				continue
 			}
 			add(fwd, "isolate "+n.Bridge+" "+o.Bridge, append(matchIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), append(matchIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, o.Bridge), verdict(expr.VerdictDrop))...)...)
 		}
 	}
-	for _, n := range r.Networks {
+	for _, n := range nets {
 		if !n.Internal {
 			add(fwd, "accept "+n.Bridge, append(matchIf(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), verdict(expr.VerdictAccept))...)
 			add(fwd, "accept "+n.Bridge, append(matchIf(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), verdict(expr.VerdictAccept))...)
 		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: write table %s: %w", TableName, err)
-	}
-	return nil
 }
 
-// Remove deletes the daemon's chains, and the table once no daemon has
-// chains left in it.
+// Remove deletes the daemon's chains, and the tables once no daemon has
+// chains left in them.
 func (f *Firewall) Remove() error {
+	return errors.Join(f.remove(table), f.remove(table6))
+}
+
+// remove deletes the daemon's chains of t (base chains first: they jump
+// to dnat), and t once no other daemon's chains are in it.
+func (f *Firewall) remove(t *nftables.Table) error {
 	c, err := f.conn()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	chains, err := c.ListChainsOfTableFamily(t.Family)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	mine := map[string]bool{}
-	pre, out, post, dnat, fwd := f.chains()
-	for _, ch := range []*nftables.Chain{pre, out, post, fwd, dnat} {
-		mine[ch.Name] = true
+	var mine []*nftables.Chain
+	if t == table6 {
+		post, fwd := f.chains6()
+		mine = []*nftables.Chain{post, fwd}
+	} else {
+		pre, out, post, dnat, fwd := f.chains()
+		mine = []*nftables.Chain{pre, out, post, fwd, dnat}
+	}
+	names := map[string]bool{}
+	for _, ch := range mine {
+		names[ch.Name] = true
 	}
 	others, found := 0, false
 	for _, ch := range chains {
 		if ch.Table.Name != TableName {
 			continue
 		}
-		if mine[ch.Name] {
+		if names[ch.Name] {
 			found = true
 		} else {
 			others++
@@ -191,10 +255,9 @@ func (f *Firewall) Remove() error {
 		return nil
 	}
 	if others == 0 {
-		c.DelTable(table)
+		c.DelTable(t)
 	} else {
-		// Base chains first: they jump to dnat.
-		for _, ch := range []*nftables.Chain{pre, out, post, fwd, dnat} {
+		for _, ch := range mine {
 			c.FlushChain(ch)
 			c.DelChain(ch)
 		}
@@ -228,6 +291,20 @@ func matchAddr(offset uint32, p netip.Prefix) []expr.Any {
 	return []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()},
+	}
+}
+
+// matchAddr6 matches the IPv6 source (offset 8) or destination (24).
+func matchAddr6(offset uint32, p netip.Prefix) []expr.Any {
+	p = p.Masked()
+	mask := make([]byte, 16)
+	for i := 0; i < p.Bits(); i++ {
+		mask[i/8] |= 0x80 >> (i % 8)
+	}
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 16},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: mask, Xor: make([]byte, 16)},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Addr().AsSlice()},
 	}
 }
@@ -282,6 +359,9 @@ func jump(chain string) expr.Any { return &expr.Verdict{Kind: expr.VerdictJump, 
 // ipForwardPath is the sysctl the bridge driver needs on.
 const ipForwardPath = "/proc/sys/net/ipv4/ip_forward"
 
+// ipv6ForwardPath is IPv6's, for networks with IPv6.
+const ipv6ForwardPath = "/proc/sys/net/ipv6/conf/all/forwarding"
+
 // enableForwarding turns IPv4 forwarding on at p; it reports whether it
 // was off.
 func enableForwarding(p string) (bool, error) {
@@ -293,7 +373,7 @@ func enableForwarding(p string) (bool, error) {
 		return false, nil
 	}
 	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
-		return false, fmt.Errorf("enable IPv4 forwarding: %w", err)
+		return false, fmt.Errorf("enable forwarding: %w", err)
 	}
 	return true, nil
 }

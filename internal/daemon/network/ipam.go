@@ -1,6 +1,7 @@
 package network
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -88,12 +89,16 @@ type Allocator struct {
 	used    map[netip.Addr]string // address → owner (endpoint ID)
 }
 
-// NewAllocator returns an allocator for subnet (IPv4, /30 or larger)
-// that hands out addresses of ipRange (zero: the whole subnet).
+// NewAllocator returns an allocator for subnet (IPv4 /30 or larger, or
+// IPv6 /126 or larger) that hands out addresses of ipRange (zero: the
+// whole subnet).
 func NewAllocator(subnet netip.Prefix, gateway netip.Addr, ipRange netip.Prefix) (*Allocator, error) {
 	subnet = subnet.Masked()
-	if !subnet.Addr().Is4() || subnet.Bits() > 30 {
+	switch {
+	case subnet.Addr().Is4() && subnet.Bits() > 30:
 		return nil, fmt.Errorf("subnet %s: want an IPv4 subnet of /30 or larger: %w", subnet, errdefs.ErrInvalidArgument)
+	case subnet.Addr().Is6() && (subnet.Bits() > 126 || subnet.Addr().Is4In6()):
+		return nil, fmt.Errorf("subnet %s: want an IPv6 subnet of /126 or larger: %w", subnet, errdefs.ErrInvalidArgument)
 	}
 	if gateway.IsValid() && !subnet.Contains(gateway) {
 		return nil, fmt.Errorf("gateway %s is not in subnet %s: %w", gateway, subnet, errdefs.ErrInvalidArgument)
@@ -101,7 +106,7 @@ func NewAllocator(subnet netip.Prefix, gateway netip.Addr, ipRange netip.Prefix)
 	pool := subnet
 	if ipRange.IsValid() {
 		ipRange = ipRange.Masked()
-		if !ipRange.Addr().Is4() || ipRange.Bits() < subnet.Bits() || !subnet.Contains(ipRange.Addr()) {
+		if ipRange.Addr().Is4() != subnet.Addr().Is4() || ipRange.Bits() < subnet.Bits() || !subnet.Contains(ipRange.Addr()) {
 			return nil, fmt.Errorf("ip-range %s is not within subnet %s: %w", ipRange, subnet, errdefs.ErrInvalidArgument)
 		}
 		pool = ipRange
@@ -112,25 +117,41 @@ func NewAllocator(subnet netip.Prefix, gateway netip.Addr, ipRange netip.Prefix)
 // Subnet is the allocator's subnet.
 func (a *Allocator) Subnet() netip.Prefix { return a.subnet }
 
+// usable: in the subnet, and neither its first address (the network, or
+// IPv6's subnet-router anycast), its IPv4 broadcast nor the gateway.
 func (a *Allocator) usable(ip netip.Addr) bool {
-	return a.subnet.Contains(ip) && ip != a.subnet.Addr() && ip != broadcast(a.subnet) && ip != a.gateway
+	if !a.subnet.Contains(ip) || ip == a.subnet.Addr() || ip == a.gateway {
+		return false
+	}
+	return !ip.Is4() || ip != broadcast(a.subnet)
 }
+
+// maxScan bounds the search for a free address (an IPv6 /64 has 2^64):
+// past it the subnet counts as full.
+const maxScan = 1 << 20
 
 // Allocate returns the lowest free address of the pool for owner.
 func (a *Allocator) Allocate(owner string) (netip.Addr, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for ip := a.pool.Addr(); a.pool.Contains(ip); ip = ip.Next() {
+	n := 0
+	for ip := a.pool.Addr(); a.pool.Contains(ip) && n < maxScan; ip, n = ip.Next(), n+1 {
 		if _, taken := a.used[ip]; !taken && a.usable(ip) {
 			a.used[ip] = owner
 			return ip, nil
 		}
+	}
+	if a.subnet.Addr().Is6() {
+		return netip.Addr{}, ErrNoAddress6
 	}
 	return netip.Addr{}, ErrNoAddress
 }
 
 // ErrNoAddress says the subnet is full.
 var ErrNoAddress = fmt.Errorf("no available IPv4 addresses on this network's address pools: %w", errdefs.ErrUnavailable)
+
+// ErrNoAddress6 says the IPv6 subnet is full.
+var ErrNoAddress6 = fmt.Errorf("no available IPv6 addresses on this network's address pools: %w", errdefs.ErrUnavailable)
 
 // Reserve takes ip for owner: an address asked for (--ip) or one found in
 // a record at restore. Reserving an address owner already holds is a
@@ -179,6 +200,25 @@ func u32(a netip.Addr) uint32 {
 
 func addr4(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// ULASubnet is a random IPv6 unique local /64 (RFC 4193: fd, a 40-bit
+// random global ID, a 16-bit subnet ID of 0) that overlaps none of used:
+// the subnet of a network created with IPv6 on and no IPv6 subnet, as
+// docker (27 and later) gives one.
+func ULASubnet(used []netip.Prefix) (netip.Prefix, error) {
+	for range 16 {
+		var b [16]byte
+		b[0] = 0xfd
+		if _, err := rand.Read(b[1:6]); err != nil {
+			return netip.Prefix{}, err
+		}
+		p := netip.PrefixFrom(netip.AddrFrom16(b), 64)
+		if !overlapsAny(p, used) {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("could not find a free IPv6 unique local /64: %w", errdefs.ErrUnavailable)
 }
 
 // MACFor is docker's MAC address for an IPv4 address: 02:42 then the

@@ -69,6 +69,69 @@ func TestAllocator(t *testing.T) {
 	}
 }
 
+// An IPv6 subnet has no broadcast address; its first address (the
+// subnet-router anycast) and the gateway are not handed out.
+func TestAllocatorIPv6(t *testing.T) {
+	a, err := NewAllocator(netip.MustParsePrefix("fd6b:6861:6b6f::/125"), netip.MustParseAddr("fd6b:6861:6b6f::1"), netip.Prefix{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range 6 {
+		ip, err := a.Allocate("ep" + string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ip.String())
+	}
+	if want := "fd6b:6861:6b6f::2 fd6b:6861:6b6f::3 fd6b:6861:6b6f::4 fd6b:6861:6b6f::5 fd6b:6861:6b6f::6 fd6b:6861:6b6f::7"; strings.Join(got, " ") != want {
+		t.Fatalf("allocated %v, want %s", got, want)
+	}
+	if _, err := a.Allocate("full"); !errors.Is(err, ErrNoAddress6) {
+		t.Fatalf("exhausted subnet: %v", err)
+	}
+	if err := a.Reserve(netip.MustParseAddr("fd6b:6861:6b6f::"), "x"); err == nil {
+		t.Fatal("reserved the subnet-router anycast address")
+	}
+	// A /64 hands out its lowest addresses at once.
+	b, err := NewAllocator(netip.MustParsePrefix("fd6b:6861:6b6f:1::/64"), netip.MustParseAddr("fd6b:6861:6b6f:1::1"), netip.Prefix{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip, err := b.Allocate("x"); err != nil || ip.String() != "fd6b:6861:6b6f:1::2" {
+		t.Fatalf("/64: %v %v", ip, err)
+	}
+	for _, bad := range []string{"fd6b:6861:6b6f::/127", "::ffff:10.0.0.0/120"} {
+		if _, err := NewAllocator(netip.MustParsePrefix(bad), netip.Addr{}, netip.Prefix{}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("NewAllocator(%s): %v", bad, err)
+		}
+	}
+	if _, err := NewAllocator(netip.MustParsePrefix("fd6b:6861:6b6f::/64"), netip.Addr{}, netip.MustParsePrefix("10.0.0.0/24")); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("an IPv4 ip-range in an IPv6 subnet: %v", err)
+	}
+}
+
+// ULASubnet picks a unique local /64 off the used prefixes.
+func TestULASubnet(t *testing.T) {
+	seen := map[netip.Prefix]bool{}
+	for range 20 {
+		p, err := ULASubnet([]netip.Prefix{netip.MustParsePrefix("fd00::/64")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Bits() != 64 || p.Addr().As16()[0] != 0xfd || p.Masked() != p {
+			t.Fatalf("not a unique local /64: %s", p)
+		}
+		seen[p] = true
+	}
+	if len(seen) < 19 {
+		t.Fatalf("the subnets repeat: %v", seen)
+	}
+	if _, err := ULASubnet([]netip.Prefix{netip.MustParsePrefix("fd00::/8")}); err == nil {
+		t.Fatal("a used fd00::/8 left room")
+	}
+}
+
 func TestAllocatorReserve(t *testing.T) {
 	a, _ := NewAllocator(netip.MustParsePrefix("10.213.1.0/24"), netip.MustParseAddr("10.213.1.254"), netip.Prefix{})
 	ip := netip.MustParseAddr("10.213.1.10")

@@ -11,6 +11,7 @@
 //	bridge hako0 (--bridge)       the default "bridge" network; br-<id12> for the others
 //	vethXXXXXXX                   an endpoint's host side, alias "hako:<container>:<endpoint>"
 //	nft table ip hako             chains <bridge>-pre/out/post/dnat/fwd (see firewall.go)
+//	nft table ip6 hako            chains <bridge>-post/fwd, while a network has IPv6
 //
 // Endpoint addresses live in the container records (NetworkSettings);
 // the daemon hands the running containers' endpoints back at start
@@ -61,6 +62,9 @@ type Config struct {
 	NetNS netns.NsHandle
 	// IPForward is the sysctl to turn on (default ipForwardPath).
 	IPForward string
+	// IPv6Forward is IPv6's (default ipv6ForwardPath; "-": leave it),
+	// turned on once a non-internal network has IPv6.
+	IPv6Forward string
 	// ResolvConf lists the upstream name servers (default /etc/resolv.conf).
 	ResolvConf string
 	// Pools are where subnets come from (default DefaultPools).
@@ -92,11 +96,12 @@ type Manager struct {
 }
 
 type netState struct {
-	m     *Manager
-	n     *Network
-	alloc *Allocator
-	eps   map[string]*Endpoint
-	dns   *Resolver
+	m      *Manager
+	n      *Network
+	alloc  *Allocator
+	alloc6 *Allocator // nil: IPv4 only
+	eps    map[string]*Endpoint
+	dns    *Resolver
 }
 
 // Open loads the records, makes sure the predefined networks exist and
@@ -263,14 +268,17 @@ func (m *Manager) hostLock() func() {
 
 // up sets a bridge network up: its allocator, bridge and DNS server.
 func (m *Manager) up(n *Network) error {
-	alloc, err := n.allocator()
+	alloc, alloc6, err := n.allocators()
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	if err := m.links.EnsureBridge(n.Bridge, n.Subnet, n.Gateway, mtuOf(n)); err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	st := &netState{m: m, n: n, alloc: alloc, eps: map[string]*Endpoint{}}
+	if err := m.links.EnsureBridge6(n.Bridge, n.Subnet6, n.Gateway6); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	st := &netState{m: m, n: n, alloc: alloc, alloc6: alloc6, eps: map[string]*Endpoint{}}
 	if n.UserDefined() && !m.cfg.NoDNS {
 		if st.dns, err = StartResolver(netip.AddrPortFrom(n.Gateway, 53), n.Subnet, st); err != nil {
 			m.cfg.Log.Warn("no embedded DNS server for network: containers on it resolve only through the host's servers", "network", n.Name, "error", err)
@@ -282,18 +290,30 @@ func (m *Manager) up(n *Network) error {
 	return nil
 }
 
-// allocator is n's address allocator, its auxiliary addresses taken.
-func (n *Network) allocator() (*Allocator, error) {
-	a, err := NewAllocator(n.Subnet, n.Gateway, n.IPRange)
-	if err != nil {
-		return nil, err
+// allocators are n's address allocators (the IPv6 one nil unless IPv6
+// is on), its auxiliary addresses taken.
+func (n *Network) allocators() (a4, a6 *Allocator, err error) {
+	if a4, err = NewAllocator(n.Subnet, n.Gateway, n.IPRange); err != nil {
+		return nil, nil, err
 	}
-	for name, ip := range n.AuxAddresses {
-		if err := a.Reserve(ip, "aux:"+name); err != nil {
-			return nil, fmt.Errorf("aux-address %s=%s: %w", name, ip, err)
+	if n.EnableIPv6 {
+		if a6, err = NewAllocator(n.Subnet6, n.Gateway6, n.IPRange6); err != nil {
+			return nil, nil, err
 		}
 	}
-	return a, nil
+	for name, ip := range n.AuxAddresses {
+		a := a4
+		if ip.Is6() {
+			a = a6
+		}
+		if a == nil {
+			return nil, nil, fmt.Errorf("aux-address %s=%s: no IPv6 subnet on the network: %w", name, ip, errdefs.ErrInvalidArgument)
+		}
+		if err := a.Reserve(ip, "aux:"+name); err != nil {
+			return nil, nil, fmt.Errorf("aux-address %s=%s: %w", name, ip, err)
+		}
+	}
+	return a4, a6, nil
 }
 
 func mtuOf(n *Network) int {
@@ -311,10 +331,12 @@ func (m *Manager) applyFirewall() error {
 	m.mu.RLock()
 	var r Rules
 	forward := false
+	forward6 := false
 	for _, st := range m.nets {
-		r.Networks = append(r.Networks, FirewallNetwork{Bridge: st.n.Bridge, Subnet: st.n.Subnet, Internal: st.n.Internal})
+		r.Networks = append(r.Networks, FirewallNetwork{Bridge: st.n.Bridge, Subnet: st.n.Subnet, Subnet6: st.n.Subnet6, Internal: st.n.Internal})
 		if !st.n.Internal {
 			forward = true
+			forward6 = forward6 || st.n.EnableIPv6
 		}
 	}
 	for _, ps := range m.ports {
@@ -336,6 +358,18 @@ func (m *Manager) applyFirewall() error {
 			m.cfg.Log.Warn("IPv4 forwarding is off and could not be enabled: containers cannot reach beyond the host", "error", err)
 		} else if on {
 			m.cfg.Log.Info("enabled IPv4 forwarding (net.ipv4.ip_forward=1) for the bridge networks' outbound NAT")
+		}
+	}
+	if forward6 && m.cfg.IPv6Forward != "-" {
+		p := m.cfg.IPv6Forward
+		if p == "" {
+			p = ipv6ForwardPath
+		}
+		on, err := enableForwarding(p)
+		if err != nil {
+			m.cfg.Log.Warn("IPv6 forwarding is off and could not be enabled: containers cannot reach beyond the host over IPv6", "error", err)
+		} else if on {
+			m.cfg.Log.Info("enabled IPv6 forwarding (net.ipv6.conf.all.forwarding=1) for an IPv6 network's outbound NAT")
 		}
 	}
 	return nil
@@ -392,6 +426,12 @@ type CreateRequest struct {
 	// AuxAddresses are addresses of the subnet no container gets
 	// (--aux-address name=ip).
 	AuxAddresses map[string]netip.Addr
+	// EnableIPv6 makes the network dual-stack: Subnet6 (zero: a random
+	// unique local /64), Gateway6 (zero: its first address), IPRange6.
+	EnableIPv6 bool
+	Subnet6    netip.Prefix
+	Gateway6   netip.Addr
+	IPRange6   netip.Prefix
 }
 
 var validNetworkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -429,10 +469,24 @@ func (m *Manager) Create(req CreateRequest) (_ *Network, retErr error) {
 	}
 	if req.Subnet.IsValid() {
 		if !req.Subnet.Addr().Is4() {
-			return nil, fmt.Errorf("subnet %s: IPv6 networks are not supported: %w", req.Subnet, errdefs.ErrNotImplemented)
+			return nil, fmt.Errorf("subnet %s is not an IPv4 subnet: %w", req.Subnet, errdefs.ErrInvalidArgument)
 		}
 		if req.Gateway.IsValid() && !req.Subnet.Contains(req.Gateway) {
 			return nil, fmt.Errorf("no matching subnet for gateway %s: %w", req.Gateway, errdefs.ErrInvalidArgument)
+		}
+	}
+	if (req.Subnet6.IsValid() || req.Gateway6.IsValid() || req.IPRange6.IsValid()) && !req.EnableIPv6 {
+		return nil, fmt.Errorf("an IPv6 subnet, gateway or ip-range needs IPv6 enabled on the network (--ipv6): %w", errdefs.ErrInvalidArgument)
+	}
+	if req.Gateway6.IsValid() && !req.Subnet6.IsValid() {
+		return nil, fmt.Errorf("an IPv6 gateway needs an IPv6 subnet: %w", errdefs.ErrInvalidArgument)
+	}
+	if req.Subnet6.IsValid() {
+		if !req.Subnet6.Addr().Is6() || req.Subnet6.Addr().Is4In6() {
+			return nil, fmt.Errorf("subnet %s is not an IPv6 subnet: %w", req.Subnet6, errdefs.ErrInvalidArgument)
+		}
+		if req.Gateway6.IsValid() && !req.Subnet6.Contains(req.Gateway6) {
+			return nil, fmt.Errorf("no matching subnet for gateway %s: %w", req.Gateway6, errdefs.ErrInvalidArgument)
 		}
 	}
 	opts := map[string]string{}
@@ -463,13 +517,38 @@ func (m *Manager) Create(req CreateRequest) (_ *Network, retErr error) {
 	defer m.changeMu.Unlock()
 	unlock := m.hostLock()
 	defer unlock()
-	if req.Subnet.IsValid() {
-		var mine []netip.Prefix
-		for _, o := range m.store.List() {
-			if o.Driver == DriverBridge {
-				mine = append(mine, o.Subnet)
+	var mine []netip.Prefix
+	for _, o := range m.store.List() {
+		if o.Driver == DriverBridge {
+			mine = append(mine, o.Subnet)
+			if o.Subnet6.IsValid() {
+				mine = append(mine, o.Subnet6)
 			}
 		}
+	}
+	if req.EnableIPv6 {
+		n.EnableIPv6 = true
+		if req.Subnet6.IsValid() {
+			if _, over := Overlaps(req.Subnet6.Masked(), mine); over {
+				return nil, fmt.Errorf("invalid pool request: Pool overlaps with other one on this address space: %w", errdefs.ErrConflict)
+			}
+			n.Subnet6, n.UserSubnet6 = req.Subnet6.Masked(), true
+		} else {
+			routes, err := m.links.HostRoutes6()
+			if err != nil {
+				return nil, fmt.Errorf("list host routes: %w", err)
+			}
+			if n.Subnet6, err = ULASubnet(append(routes, mine...)); err != nil {
+				return nil, err
+			}
+		}
+		n.Gateway6 = req.Gateway6
+		if !n.Gateway6.IsValid() {
+			n.Gateway6 = FirstHost(n.Subnet6)
+		}
+		n.IPRange6 = req.IPRange6
+	}
+	if req.Subnet.IsValid() {
 		if _, over := Overlaps(req.Subnet.Masked(), mine); over {
 			return nil, fmt.Errorf("invalid pool request: Pool overlaps with other one on this address space: %w", errdefs.ErrConflict)
 		}
@@ -488,7 +567,7 @@ func (m *Manager) Create(req CreateRequest) (_ *Network, retErr error) {
 		n.Gateway = FirstHost(n.Subnet)
 	}
 	n.IPRange, n.AuxAddresses = req.IPRange, req.AuxAddresses
-	if _, err := n.allocator(); err != nil {
+	if _, _, err := n.allocators(); err != nil {
 		return nil, err
 	}
 	if err := m.store.Put(n); err != nil {

@@ -43,8 +43,16 @@ type Network struct {
 	AuxAddresses map[string]netip.Addr `json:",omitempty"`
 	// UserSubnet: the subnet was given at create (IPAM.Config), so
 	// --ip is allowed, as docker.
-	UserSubnet bool   `json:",omitempty"`
-	Bridge     string `json:",omitempty"` // the interface
+	UserSubnet bool `json:",omitempty"`
+	// EnableIPv6: the network is dual-stack, with Subnet6 (a /64 or
+	// larger; given at create, UserSubnet6, or a random unique local one)
+	// and Gateway6 on the bridge; IPRange6 as IPRange.
+	EnableIPv6  bool         `json:",omitempty"`
+	Subnet6     netip.Prefix `json:",omitzero"`
+	Gateway6    netip.Addr   `json:",omitzero"`
+	IPRange6    netip.Prefix `json:",omitzero"`
+	UserSubnet6 bool         `json:",omitempty"`
+	Bridge      string       `json:",omitempty"` // the interface
 	// Default marks the predefined "bridge" network.
 	Default bool `json:",omitempty"`
 }
