@@ -248,7 +248,23 @@ func (d *Daemon) swapAccounting() bool {
 	return err == nil
 }
 
+// RuntimeName is the engine's one runtime, as GET /info lists it.
+const RuntimeName = "hako"
+
 func validateHostConfig(hc *ctypes.HostConfig) error {
+	switch hc.Runtime {
+	case "":
+		hc.Runtime = RuntimeName
+	case RuntimeName:
+	default:
+		// docker's words: only registered runtimes run containers, and
+		// hako runs its own (it does not hand containers to runc or crun).
+		return fmt.Errorf("unknown or invalid runtime name: %s: %w", hc.Runtime, errdefs.ErrInvalidArgument)
+	}
+	for _, dr := range hc.DeviceRequests {
+		// --gpus: no device driver (nvidia's or another) is available.
+		return fmt.Errorf("could not select device driver %q with capabilities: %v: %w", dr.Driver, dr.Capabilities, errdefs.ErrInvalidArgument)
+	}
 	if err := ctypes.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
 		return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}

@@ -56,8 +56,8 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		IPv4Forwarding:     readTrimmed("/proc/sys/net/ipv4/ip_forward") == "1",
 		NGoroutines:        goruntime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
-		DefaultRuntime:     "hako",
-		Runtimes:           map[string]system.RuntimeWithStatus{"hako": {Runtime: system.Runtime{Path: "hako-runtime"}}},
+		DefaultRuntime:     RuntimeName,
+		Runtimes:           map[string]system.RuntimeWithStatus{RuntimeName: {Runtime: system.Runtime{Path: "hako-runtime"}}},
 		LiveRestoreEnabled: true,
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 	}

@@ -632,6 +632,25 @@ func TestContainerDockerCLI(t *testing.T) {
 	if _, code := docker("run", "--rm", "busybox", "sh", "-c", "exit 3"); code != 3 {
 		t.Fatalf("exit code %d, want 3", code)
 	}
+	// What hako cannot honour is refused, in docker's words, and creates
+	// nothing: another runtime, GPUs.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--runtime", "runc"}, "unknown or invalid runtime name: runc"},
+		{[]string{"--gpus", "all"}, `could not select device driver "" with capabilities: [[gpu]]`},
+	} {
+		if _, errOut, code := e.docker(append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")...); code != 125 || !strings.Contains(errOut, c.want) {
+			t.Errorf("docker run %v: exit %d: %q, want %q", c.args, code, errOut, c.want)
+		}
+	}
+	if out, _ := docker("ps", "-aq"); out != "" {
+		t.Fatalf("refused runs left containers: %q", out)
+	}
+	if out, code := docker("run", "--rm", "--runtime", "hako", "busybox", "echo", "on hako"); out != "on hako\n" || code != 0 {
+		t.Fatalf("docker run --runtime hako: %q %d", out, code)
+	}
 	id, code := docker("run", "-d", "--name", "dk", "busybox", "sh", "-c", "echo started; exec sleep 1000")
 	if code != 0 {
 		t.Fatal("docker run -d failed")
