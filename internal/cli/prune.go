@@ -144,15 +144,16 @@ func newVolumePrune(c *CLI) *cobra.Command {
 func newImagePrune(c *CLI) *cobra.Command {
 	var all bool
 	cmd := pruneCommand{
-		short: "remove unused images",
+		short:      "remove unused images",
+		filterHelp: `filter values ("until=24h", "label=KEY=VALUE", "label!=KEY")`,
 		warning: func(map[string][]string) (string, error) {
 			if all {
 				return "all images without at least one container associated to them", nil
 			}
 			return "all dangling images", nil
 		},
-		prune: func(ctx context.Context, cl *client.Client, _ map[string][]string) (pruned, error) {
-			return pruneImages(ctx, cl, all)
+		prune: func(ctx context.Context, cl *client.Client, fl map[string][]string) (pruned, error) {
+			return pruneImages(ctx, cl, all, fl)
 		},
 	}.command(c)
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
@@ -174,8 +175,8 @@ func pruneVolumes(ctx context.Context, cl *client.Client, fl map[string][]string
 	return pruned{"Deleted Volumes:", rep.VolumesDeleted, &rep.SpaceReclaimed}, err
 }
 
-func pruneImages(ctx context.Context, cl *client.Client, all bool) (pruned, error) {
-	rep, err := cl.ImagePrune(ctx, all)
+func pruneImages(ctx context.Context, cl *client.Client, all bool, fl map[string][]string) (pruned, error) {
+	rep, err := cl.ImagePrune(ctx, all, fl)
 	if err != nil {
 		return pruned{}, err
 	}
@@ -262,7 +263,7 @@ func newSystemPrune(c *CLI) *cobra.Command {
 			if volumes {
 				steps = append(steps, func() (pruned, error) { return pruneVolumes(ctx, cl, fl) })
 			}
-			steps = append(steps, func() (pruned, error) { return pruneImages(ctx, cl, all) },
+			steps = append(steps, func() (pruned, error) { return pruneImages(ctx, cl, all, fl) },
 				func() (pruned, error) { return pruneBuildCache(ctx, cl, fl) })
 			var total uint64
 			for _, step := range steps {

@@ -195,12 +195,18 @@ func (c *Client) ImageHistory(ctx context.Context, name string) ([]imagetypes.Hi
 	return l, c.do(ctx, http.MethodGet, "/images/"+name+"/history", nil, nil, &l)
 }
 
-// ImagePrune removes dangling images (all unused ones with all).
-func (c *Client) ImagePrune(ctx context.Context, all bool) (*imagetypes.PruneReport, error) {
+// ImagePrune removes dangling images (all unused ones with all), those
+// the filters (until, label, label!) leave.
+func (c *Client) ImagePrune(ctx context.Context, all bool, filters map[string][]string) (*imagetypes.PruneReport, error) {
 	q := url.Values{}
-	if all {
-		q.Set("filters", `{"dangling":{"false":true}}`)
+	f := map[string][]string{}
+	for k, v := range filters {
+		f[k] = v
 	}
+	if all {
+		f["dangling"] = []string{"false"}
+	}
+	setFilters(q, f)
 	var r imagetypes.PruneReport
 	return &r, c.do(ctx, http.MethodPost, "/images/prune", q, nil, &r)
 }

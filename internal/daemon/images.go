@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/hako-dev/hako/internal/daemon/container"
 	"github.com/hako-dev/hako/internal/errdefs"
 	"github.com/hako-dev/hako/internal/image"
 	"github.com/hako-dev/hako/internal/reference"
@@ -241,40 +242,56 @@ func (d *Daemon) TagImage(ctx context.Context, src, repo, tag string) error {
 }
 
 // RemoveImage removes a name, or an image by ID with all its names, and
-// then the blobs no image uses any more.
+// then the blobs no image uses any more. It keeps docker's rules for
+// images in use:
+//
+//   - the last tag of an image a container uses goes only with force,
+//     and then the image stays (without a name) while a container runs it;
+//   - an image goes never while a container runs it or another image was
+//     built from it, and with force only while a stopped container uses
+//     it.
 func (d *Daemon) RemoveImage(ctx context.Context, name string, force bool) ([]imagetypes.DeleteResponse, error) {
 	var out []imagetypes.DeleteResponse
-	var img *image.Image
-	var err error
-	byName := !reference.LooksLikeID(name)
-	if byName {
-		var last bool
-		img, last, err = d.images.Untag(name)
-		if errdefs.IsNotFound(err) && reference.LooksLikeID(name) {
-			byName = false
-		} else if err != nil {
-			return nil, err
-		} else {
-			r, _ := reference.Parse(name)
-			out = append(out, imagetypes.DeleteResponse{Untagged: r.Familiar()})
-			d.imageEvent("untag", r.Familiar(), img.ID)
-			// Removing the last tag leaves digest names: they go too.
-			if !last && !onlyDigests(img) {
-				return out, nil
+	img, err := d.images.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	byID := reference.LooksLikeID(name) && strings.HasPrefix(img.ID.Encoded(), strings.TrimPrefix(name, "sha256:"))
+	tags, _ := splitNames(img)
+	quiet := false
+	if !byID {
+		if !force && len(tags) <= 1 {
+			if c := d.imageUser(img.ID, false); c != nil {
+				return nil, fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s: %w", name, c.ID[:12], short(img.ID), errdefs.ErrConflict)
 			}
 		}
-	}
-	if img == nil {
-		if img, err = d.images.Get(name); err != nil {
+		var last bool
+		img, last, err = d.images.Untag(name)
+		if err != nil {
 			return nil, err
 		}
-		tags, _ := splitNames(img)
+		r, _ := reference.Parse(name)
+		out = append(out, imagetypes.DeleteResponse{Untagged: r.Familiar()})
+		d.imageEvent("untag", r.Familiar(), img.ID)
+		// Removing the last tag leaves digest names: they go too.
+		if !last && !onlyDigests(img) {
+			return out, nil
+		}
+		quiet = true
+	} else {
 		if len(tags) > 1 && !force {
 			return nil, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories: %w", short(img.ID), errdefs.ErrConflict)
 		}
 		for _, t := range tags {
 			out = append(out, imagetypes.DeleteResponse{Untagged: t})
 		}
+	}
+	if used, err := d.deleteConflict(img, force); err != nil {
+		if quiet && (used || d.hasChildren(img.ID)) {
+			// The name went; the image stays for what uses it.
+			return out, nil
+		}
+		return nil, err
 	}
 	_, digests := splitNames(img)
 	for _, dn := range digests {
@@ -336,13 +353,49 @@ func (d *Daemon) removeParents(id digest.Digest) ([]imagetypes.DeleteResponse, e
 }
 
 // imageInUse reports whether a container was made from the image.
-func (d *Daemon) imageInUse(id digest.Digest) bool {
+func (d *Daemon) imageInUse(id digest.Digest) bool { return d.imageUser(id, false) != nil }
+
+// imageUser is a container that uses the image id (a running one when
+// running), or nil.
+func (d *Daemon) imageUser(id digest.Digest, running bool) *container.Container {
 	for _, c := range d.containers.List() {
-		if c.Image == id.String() {
-			return true
+		if c.Image != id.String() {
+			continue
+		}
+		if !running {
+			return c
+		}
+		c.Lock()
+		r := c.Running()
+		c.Unlock()
+		if r {
+			return c
 		}
 	}
-	return false
+	return nil
+}
+
+// hasChildren reports whether an image was built from id.
+func (d *Daemon) hasChildren(id digest.Digest) bool {
+	imgs, _ := d.images.List()
+	return parentIDs(imgs)[id]
+}
+
+// deleteConflict is what keeps img from being deleted, docker's checks
+// in docker's order: an image built from it and a running container
+// (never forced), a stopped container (unless force); used says a
+// container holds it.
+func (d *Daemon) deleteConflict(img *image.Image, force bool) (used bool, err error) {
+	if d.hasChildren(img.ID) {
+		return false, fmt.Errorf("conflict: unable to delete %s (cannot be forced) - image has dependent child images: %w", short(img.ID), errdefs.ErrConflict)
+	}
+	if c := d.imageUser(img.ID, true); c != nil {
+		return true, fmt.Errorf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s: %w", short(img.ID), c.ID[:12], errdefs.ErrConflict)
+	}
+	if c := d.imageUser(img.ID, false); c != nil && !force {
+		return true, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s: %w", short(img.ID), c.ID[:12], errdefs.ErrConflict)
+	}
+	return false, nil
 }
 
 func familiar(names []string) []string {
@@ -588,10 +641,38 @@ func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]imagetypes.Hi
 	return out, nil
 }
 
-// PruneImages removes images without names (all unused images when all;
-// no container uses images yet) and the blobs they held, and returns
-// what went and the bytes reclaimed.
-func (d *Daemon) PruneImages(ctx context.Context, all bool) (*imagetypes.PruneReport, error) {
+// PruneImages removes the images no container uses: those without names
+// (dangling=true, the default) or every one (dangling=false), created
+// before until, with (label) or without (label!) the labels given; then
+// the blobs they held. It returns what went and the bytes reclaimed.
+func (d *Daemon) PruneImages(ctx context.Context, filters map[string][]string) (*imagetypes.PruneReport, error) {
+	all := false
+	for k, vs := range filters {
+		switch k {
+		case "dangling":
+			for _, v := range vs {
+				switch v {
+				case "true", "1":
+					all = false
+				case "false", "0":
+					all = true
+				default:
+					return nil, fmt.Errorf("invalid filter 'dangling=%s': %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+		case "until", "label", "label!":
+		default:
+			return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	var until time.Time
+	if v := filters["until"]; len(v) > 0 {
+		t, err := parseTimeFilter(v[0])
+		if err != nil {
+			return nil, err
+		}
+		until = t
+	}
 	imgs, err := d.images.List()
 	if err != nil {
 		return nil, err
@@ -599,34 +680,70 @@ func (d *Daemon) PruneImages(ctx context.Context, all bool) (*imagetypes.PruneRe
 	var before int64
 	d.content.Walk(func(_ digest.Digest, n int64) error { before += n; return nil })
 	rep := &imagetypes.PruneReport{ImagesDeleted: []imagetypes.DeleteResponse{}}
-	// The build parents of a tagged image are its build cache: they stay
-	// while it does, as docker keeps them.
 	byID := map[digest.Digest]*image.Image{}
 	for _, img := range imgs {
 		byID[img.ID] = img
 	}
+	// The images containers use stay, with the images they were built
+	// from; so do the build parents of a tagged image (its build cache,
+	// as docker keeps them) unless every unused image goes.
+	used := map[digest.Digest]bool{}
+	for _, c := range d.containers.List() {
+		used[digest.Digest(c.Image)] = true
+	}
 	keep := map[digest.Digest]bool{}
 	for _, img := range imgs {
-		if tags, _ := splitNames(img); len(tags) == 0 {
+		tags, _ := splitNames(img)
+		if !used[img.ID] && (len(tags) == 0 || all) {
 			continue
 		}
+		keep[img.ID] = true
 		for p := img.Parent; p != "" && !keep[p] && byID[p] != nil; p = byID[p].Parent {
 			keep[p] = true
 		}
 	}
-	for _, img := range imgs {
-		tags, digests := splitNames(img)
-		if len(tags) > 0 && !all || keep[img.ID] && !all {
-			continue
+	// An image goes once no image is built on it: passes until one
+	// removes nothing (a child goes before its parent).
+	gone := map[digest.Digest]bool{}
+	for progress := true; progress; {
+		progress = false
+		children := map[digest.Digest]bool{}
+		for _, img := range imgs {
+			if !gone[img.ID] && img.Parent != "" {
+				children[img.Parent] = true
+			}
 		}
-		for _, n := range append(tags, digests...) {
-			rep.ImagesDeleted = append(rep.ImagesDeleted, imagetypes.DeleteResponse{Untagged: n})
+		for _, img := range imgs {
+			if gone[img.ID] || keep[img.ID] || children[img.ID] || !until.IsZero() && !img.Created.Before(until) {
+				continue
+			}
+			if len(filters["label"]) > 0 || len(filters["label!"]) > 0 {
+				cfg, err := d.imageConfig(img)
+				if err != nil || !labelsMatch(cfg.Config.Labels, filters["label"], filters["label!"]) {
+					continue
+				}
+			}
+			tags, digests := splitNames(img)
+			for _, n := range append(tags, digests...) {
+				rep.ImagesDeleted = append(rep.ImagesDeleted, imagetypes.DeleteResponse{Untagged: n})
+			}
+			if err := d.images.Delete(img.ID); err != nil {
+				return nil, err
+			}
+			rep.ImagesDeleted = append(rep.ImagesDeleted, imagetypes.DeleteResponse{Deleted: img.ID.String()})
+			d.imageEvent("delete", img.ID.String(), img.ID)
+			gone[img.ID], progress = true, true
+			// Its build parents go with it, as with rmi (those without a
+			// name, another child or a container).
+			parents, err := d.removeParents(img.Parent)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range parents {
+				rep.ImagesDeleted = append(rep.ImagesDeleted, p)
+				gone[digest.Digest(p.Deleted)] = true
+			}
 		}
-		if err := d.images.Delete(img.ID); err != nil {
-			return nil, err
-		}
-		rep.ImagesDeleted = append(rep.ImagesDeleted, imagetypes.DeleteResponse{Deleted: img.ID.String()})
-		d.imageEvent("delete", img.ID.String(), img.ID)
 	}
 	if err := d.collectBlobs(); err != nil {
 		return nil, err

@@ -624,3 +624,58 @@ func TestSystemDF(t *testing.T) {
 		check("docker", out)
 	}
 }
+
+// Images in use keep docker's rules: a container's image keeps its last
+// tag unless forced, is never deleted while a container runs it or an
+// image is built on it, only with force while a stopped one uses it, and
+// image prune (even -a) leaves it; prune's until and label filters
+// narrow what goes.
+func TestImageRemoveInUse(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	id := strings.TrimSpace(e.must("images", "-q", "--no-trunc", "busybox"))
+	e.must("tag", "busybox", "bb2")
+	e.must("create", "--name", "stopped", "busybox", "true")
+	e.must("rmi", "bb2") // another tag stays: just untagged
+	expectErr := func(want string, args ...string) {
+		t.Helper()
+		if _, errOut, code := e.hako(args...); code == 0 || !strings.Contains(errOut, want) {
+			t.Fatalf("hako %v: exit %d: %q, want %q", args, code, errOut, want)
+		}
+	}
+	expectErr(`unable to remove repository reference "busybox" (must force) - container`, "rmi", "busybox")
+	expectErr("(must be forced) - image is being used by stopped container", "rmi", id[7:19])
+	e.must("image", "prune", "-a", "-f")
+	if got := e.must("images", "-q", "--no-trunc"); strings.TrimSpace(got) != id {
+		t.Fatalf("image prune -a removed an image a container uses: %q", got)
+	}
+	// A build on it: its child keeps it (cannot be forced).
+	e.must("build", "-q", "-t", "child", "--label", "tier=test", buildContext(t, "FROM busybox\nRUN echo 1 > /f\n"))
+	e.must("run", "-d", "--name", "running", "busybox", "sleep", "1000")
+	expectErr("(cannot be forced) - image has dependent child images", "rmi", "-f", id[7:19])
+	// prune's filters: a label no image has, a time before every image.
+	e.must("image", "prune", "-a", "-f", "--filter", "label=tier=other")
+	e.must("image", "prune", "-a", "-f", "--filter", "until=2000-01-01")
+	if got := e.must("images", "--format", "{{.Repository}}"); !strings.Contains(got, "child") {
+		t.Fatalf("filtered prunes removed child: %q", got)
+	}
+	e.must("image", "prune", "-a", "-f", "--filter", "label=tier=test")
+	if got := e.must("images", "--format", "{{.Repository}}"); strings.Contains(got, "child") {
+		t.Fatalf("prune with its label left child: %q", got)
+	}
+	expectErr("(cannot be forced) - image is being used by running container", "rmi", "-f", id[7:19])
+	// Forced removal of the name of a running container's image leaves
+	// the image, nameless.
+	e.must("rmi", "-f", "busybox")
+	if got := e.must("images", "-a", "-q", "--no-trunc"); strings.TrimSpace(got) != id {
+		t.Fatalf("after rmi -f of the name: %q", got)
+	}
+	e.must("rm", "-f", "running")
+	e.must("rmi", "-f", id) // only a stopped container uses it now
+	if got := e.must("images", "-a", "-q"); got != "" {
+		t.Fatalf("images left: %q", got)
+	}
+	// The stopped container still starts: its layers stay while it does.
+	e.must("start", "-a", "stopped")
+	e.must("rm", "stopped")
+}

@@ -33,7 +33,7 @@ type Backend interface {
 	LoadImages(ctx context.Context, r io.Reader) ([]string, error)
 	ImportImage(ctx context.Context, r io.Reader, repo, tag string, changes []string, message string) (*img.Image, error)
 	ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
-	PruneImages(ctx context.Context, all bool) (*imagetypes.PruneReport, error)
+	PruneImages(ctx context.Context, filters map[string][]string) (*imagetypes.PruneReport, error)
 	DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, error)
 	// VolumesUsage is the volumes with their UsageData, for /system/df.
 	VolumesUsage(ctx context.Context) ([]volumetypes.Volume, error)
@@ -300,23 +300,14 @@ func parseFilters(v string) (img.Filter, error) {
 	return img.Filter(f), err
 }
 
-// prune removes dangling images, or with filters dangling=false every
-// unused one.
+// prune removes the unused images: dangling ones, or with filters
+// dangling=false every one (until, label and label! narrow it).
 func (r *Router) prune(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
 	f, err := httputil.ParseFilters(req.FormValue("filters"))
 	if err != nil {
 		return err
 	}
-	all := false
-	for k, vs := range f {
-		if k != "dangling" {
-			return httpErr(http.StatusBadRequest, "invalid filter '"+k+"'")
-		}
-		for _, v := range vs {
-			all = v == "false" || v == "0"
-		}
-	}
-	rep, err := r.b.PruneImages(ctx, all)
+	rep, err := r.b.PruneImages(ctx, f)
 	if err != nil {
 		return err
 	}
