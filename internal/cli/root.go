@@ -59,7 +59,7 @@ func NewRoot(c *CLI, extra ...*cobra.Command) *cobra.Command {
 	pf.StringVarP(&c.Host, "host", "H", os.Getenv("HAKO_HOST"), "daemon address: unix:///path or tcp://host:port (env HAKO_HOST; default: the socket in --runroot, starting a daemon if none answers)")
 	pf.StringVar(&c.Root, "root", envOr("HAKO_ROOT", "/var/lib/hako"), "the daemon's state directory, when the CLI starts one (env HAKO_ROOT)")
 	pf.StringVar(&c.RunRoot, "runroot", envOr("HAKO_RUNROOT", "/run/hako"), "the daemon's runtime directory and socket (env HAKO_RUNROOT)")
-	root.AddCommand(newVersion(c), newInfo(c), newEvents(c), newLogin(c), newLogout(c), newManifest(c), newPull(c), newImages(c), newRmi(c), newTag(c), newImage(c), newPush(c), newSave(c), newLoad(c), newImport(c), newHistory(c), newBuild(c), newBuilder(c), newSystem(c), newVolume(c), newNetwork(c))
+	root.AddCommand(newVersion(c), newInfo(c), newEvents(c), newLogin(c), newLogout(c), newManifest(c), newPull(c), newSearch(c), newImages(c), newRmi(c), newTag(c), newImage(c), newPush(c), newSave(c), newLoad(c), newImport(c), newHistory(c), newBuild(c), newBuilder(c), newSystem(c), newVolume(c), newNetwork(c))
 	root.AddCommand(newRun(c), newCreate(c), newStart(c), newAttach(c), newExec(c), newLogs(c), newWait(c))
 	root.AddCommand(newContainerVerbs(c)...)
 	root.AddCommand(extra...)

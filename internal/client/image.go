@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	imagetypes "github.com/moby/moby/api/types/image"
+	regtypes "github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/volume"
 )
 
@@ -312,4 +314,24 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	}
 	defer resp.Body.Close()
 	return readStream(resp.Body, fn)
+}
+
+// ImageSearch is GET /images/search: the repositories of an index that
+// match term (registryAuth is the X-Registry-Auth value, "" for none).
+func (c *Client) ImageSearch(ctx context.Context, term string, limit int, filters map[string][]string, registryAuth string) ([]regtypes.SearchResult, error) {
+	q := url.Values{"term": {term}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	setFilters(q, filters)
+	resp, err := c.streamWithHeader(ctx, http.MethodGet, "/images/search", q, map[string]string{"X-Registry-Auth": registryAuth})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out []regtypes.SearchResult
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("search results: %w", err)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
+	regtypes "github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -800,6 +802,50 @@ func (d *Daemon) DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, er
 // plain HTTP: it is listed in Config.InsecureRegistries (host[:port], or
 // a CIDR its address falls in). Loopback and private addresses always
 // may, as go-containerregistry decides by itself.
+// SearchImages asks the index term names (Docker Hub's unless its first
+// component is a host) for matching repositories, keeping those the
+// filters (is-official, is-automated, stars=N) allow.
+func (d *Daemon) SearchImages(ctx context.Context, term string, limit int, filters map[string][]string, auth authn.Authenticator) ([]regtypes.SearchResult, error) {
+	minStars := 0
+	var official, automated *bool
+	for k, vs := range filters {
+		for _, v := range vs {
+			switch k {
+			case "stars":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return nil, fmt.Errorf("invalid filter 'stars=%s': %w", v, errdefs.ErrInvalidArgument)
+				}
+				minStars = max(minStars, n)
+			case "is-official", "is-automated":
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("invalid filter '%s=%s': %w", k, v, errdefs.ErrInvalidArgument)
+				}
+				if k == "is-official" {
+					official = &b
+				} else {
+					automated = &b
+				}
+			default:
+				return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+			}
+		}
+	}
+	rs, err := registry.Search(ctx, term, registry.SearchOptions{Limit: limit, Auth: auth, Insecure: d.insecure})
+	if err != nil {
+		return nil, err
+	}
+	out := []regtypes.SearchResult{}
+	for _, r := range rs {
+		if r.StarCount < minStars || official != nil && r.IsOfficial != *official || automated != nil && r.IsAutomated != *automated {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 func (d *Daemon) insecure(host string) bool {
 	h := host
 	if hh, _, err := net.SplitHostPort(host); err == nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -678,4 +679,34 @@ func TestImageRemoveInUse(t *testing.T) {
 	// The stopped container still starts: its layers stay while it does.
 	e.must("start", "-a", "stopped")
 	e.must("rm", "stopped")
+}
+
+// search asks the index the term names (here a fake one on loopback that
+// serves Docker Hub's /v1/search) and prints docker's table; filters
+// apply to what it answers.
+func TestImageSearch(t *testing.T) {
+	e := newHakoEnv(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/search" || r.URL.Query().Get("q") != "app" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, `{"query":"app","results":[{"name":"team/app","description":"an application image with a description longer than forty-five characters","star_count":12,"is_official":true},{"name":"team/app-dev","description":"dev","star_count":1}]}`)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	out := e.must("search", host+"/app")
+	want := "NAME           DESCRIPTION                                     STARS     OFFICIAL\nteam/app       an application image with a description long…   12        [OK]\nteam/app-dev   dev                                             1         \n"
+	if out != want {
+		t.Fatalf("search:\n%q\nwant\n%q", out, want)
+	}
+	if out := e.must("search", "--filter", "stars=5", "--format", "{{.Name}}", host+"/app"); out != "team/app\n" {
+		t.Fatalf("search --filter stars=5: %q", out)
+	}
+	if _, errOut, code := e.hako("search", "--limit", "101", host+"/app"); code == 0 || !strings.Contains(errOut, "outside the range of [1, 100]") {
+		t.Fatalf("search --limit 101: %d %q", code, errOut)
+	}
+	if _, errOut, code := e.hako("search", host+"/nothing"); code == 0 || !strings.Contains(errOut, "no search API") {
+		t.Fatalf("search on a registry without the API: %d %q", code, errOut)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	ctypes "github.com/moby/moby/api/types/container"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,6 +19,7 @@ import (
 	img "github.com/hako-dev/hako/internal/image"
 	"github.com/hako-dev/hako/internal/registry"
 	imagetypes "github.com/moby/moby/api/types/image"
+	regtypes "github.com/moby/moby/api/types/registry"
 	volumetypes "github.com/moby/moby/api/types/volume"
 )
 
@@ -34,6 +36,7 @@ type Backend interface {
 	ImportImage(ctx context.Context, r io.Reader, repo, tag string, changes []string, message string) (*img.Image, error)
 	ImageHistory(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
 	PruneImages(ctx context.Context, filters map[string][]string) (*imagetypes.PruneReport, error)
+	SearchImages(ctx context.Context, term string, limit int, filters map[string][]string, auth authn.Authenticator) ([]regtypes.SearchResult, error)
 	DiskUsage(ctx context.Context) (int64, []imagetypes.Summary, error)
 	// VolumesUsage is the volumes with their UsageData, for /system/df.
 	VolumesUsage(ctx context.Context) ([]volumetypes.Volume, error)
@@ -54,6 +57,7 @@ func (r *Router) Routes() []httputil.Route {
 	return []httputil.Route{
 		{Method: http.MethodPost, Path: "/images/create", Handler: r.create},
 		{Method: http.MethodGet, Path: "/images/json", Handler: r.list},
+		{Method: http.MethodGet, Path: "/images/search", Handler: r.search},
 		{Method: http.MethodGet, Path: "/images/get", Handler: r.save},
 		{Method: http.MethodPost, Path: "/images/load", Handler: r.load},
 		{Method: http.MethodPost, Path: "/images/prune", Handler: r.prune},
@@ -117,6 +121,35 @@ func (r *Router) create(ctx context.Context, w http.ResponseWriter, req *http.Re
 	st := newStream(w)
 	_, err = r.b.PullImage(ctx, ref, req.FormValue("platform"), auth, st.progress)
 	return st.finish(err)
+}
+
+// search is GET /images/search: the index's repositories matching term.
+func (r *Router) search(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+	term := req.FormValue("term")
+	if term == "" {
+		return httpErr(http.StatusBadRequest, "term is required")
+	}
+	limit := 0
+	if v := req.FormValue("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return httpErr(http.StatusBadRequest, "invalid limit "+strconv.Quote(v))
+		}
+		limit = n
+	}
+	f, err := httputil.ParseFilters(req.FormValue("filters"))
+	if err != nil {
+		return err
+	}
+	auth, err := registryAuth(req.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	rs, err := r.b.SearchImages(ctx, term, limit, f, auth)
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, rs)
 }
 
 func (r *Router) push(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {

@@ -40,12 +40,33 @@ func New(b Backend, apiMin, apiMax string) *Router {
 
 // Routes implements httputil.Router.
 func (s *Router) Routes() []httputil.Route {
-	return []httputil.Route{
+	routes := []httputil.Route{
 		{Method: http.MethodGet, Path: "/_ping", Handler: s.ping},
 		{Method: http.MethodGet, Path: "/version", Handler: s.version},
 		{Method: http.MethodGet, Path: "/info", Handler: s.info},
 		{Method: http.MethodGet, Path: "/events", Handler: s.events},
+		// No plugins: an empty list, as a daemon without any gives.
+		{Method: http.MethodGet, Path: "/plugins", Handler: func(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+			return httputil.WriteJSON(w, http.StatusOK, []struct{}{})
+		}},
 	}
+	// Swarm mode: this node is not (and cannot become) a manager; docker's
+	// answer for a node outside a swarm, with what hako lacks.
+	for _, p := range []string{"/swarm", "/swarm/{op}", "/nodes", "/nodes/{id:.*}", "/services", "/services/{id:.*}", "/tasks", "/tasks/{id:.*}", "/secrets", "/secrets/{id:.*}", "/configs", "/configs/{id:.*}"} {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			routes = append(routes, httputil.Route{Method: m, Path: p, Handler: notSwarm})
+		}
+	}
+	return routes
+}
+
+// notSwarm answers the swarm endpoints.
+func notSwarm(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	msg := "This node is not a swarm manager. hako does not support swarm mode (services, nodes, secrets, configs)."
+	if strings.HasSuffix(r.URL.Path, "/swarm/init") || strings.HasSuffix(r.URL.Path, "/swarm/join") {
+		msg = "hako does not support swarm mode: this node cannot start or join a swarm."
+	}
+	return &httputil.StatusError{Status: http.StatusServiceUnavailable, Msg: msg}
 }
 
 func (s *Router) ping(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
