@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +36,7 @@ func newDaemonCommand() *cobra.Command {
 	var storageDriver, bridge string
 	var insecure []string
 	var hostsDir string
+	var pidsLimit int64
 	var criOpts criOptions
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -50,7 +52,7 @@ func newDaemonCommand() *cobra.Command {
 			if !cmd.Flags().Changed("cri-socket") {
 				criOpts.socket = "default"
 			}
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, RegistryHostsDir: hostsDir, Bridge: bridge}, hosts, allowRemote, criOpts)
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, RegistryHostsDir: hostsDir, Bridge: bridge, DefaultPidsLimit: pidsLimit}, hosts, allowRemote, criOpts)
 		},
 	}
 	f := cmd.Flags()
@@ -63,6 +65,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
 	f.StringVarP(&bridge, "bridge", "b", envOr("HAKO_BRIDGE", "hako0"), "the default network's bridge; it also names the daemon's nftables chains, so daemons side by side need their own (env HAKO_BRIDGE)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")
+	f.Int64Var(&pidsLimit, "default-pids-limit", envInt("HAKO_DEFAULT_PIDS_LIMIT", daemon.DefaultPidsLimit), "pids limit of containers created without --pids-limit (which -1 lifts); 0: none (env HAKO_DEFAULT_PIDS_LIMIT)")
 	f.StringVar(&criOpts.socket, "cri-socket", "", "serve the Kubernetes CRI on this unix socket; \"\" turns it off (default <runroot>/cri.sock)")
 	f.StringVar(&criOpts.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "CNI network configuration for pods (CRI)")
 	f.StringSliceVar(&criOpts.cniBinDirs, "cni-bin-dir", []string{"/opt/cni/bin", "/usr/lib/cni"}, "where CNI plugins are (CRI; repeatable)")
@@ -155,6 +158,14 @@ func unixPath(h string) (string, bool) {
 		return h, true
 	}
 	return "", false
+}
+
+// envInt is the integer in the environment variable k, or def.
+func envInt(k string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(k), 10, 64); err == nil {
+		return v
+	}
+	return def
 }
 
 func envOr(k, def string) string {

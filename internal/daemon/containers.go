@@ -54,6 +54,17 @@ func (d *Daemon) rootfsDir(id string) string { return filepath.Join(d.bundleDir(
 // ContainerCreate makes a container from an image: a record, a writable
 // snapshot over the image's layers, and nothing running yet.
 func (d *Daemon) ContainerCreate(ctx context.Context, req CreateRequest) (ctypes.CreateResponse, error) {
+	if d.cfg.DefaultPidsLimit > 0 {
+		var h ctypes.HostConfig
+		if req.HostConfig != nil {
+			h = *req.HostConfig
+		}
+		if h.PidsLimit == nil || *h.PidsLimit == 0 {
+			v := d.cfg.DefaultPidsLimit
+			h.PidsLimit = &v
+		}
+		req.HostConfig = &h
+	}
 	return d.createContainer(ctx, req, nil)
 }
 

@@ -81,7 +81,15 @@ type Config struct {
 	// names the daemon's nftables chains, so daemons side by side need
 	// different ones.
 	Bridge string
+	// DefaultPidsLimit is the pids limit of a container created without
+	// one (--pids-limit -1 asks for none): a fork bomb stops there
+	// instead of taking the host's pids. 0: no default, as docker.
+	DefaultPidsLimit int64
 }
+
+// DefaultPidsLimit is hako daemon's --default-pids-limit unless set:
+// podman's is 2048; this leaves room for programs with many threads.
+const DefaultPidsLimit = 4096
 
 // Daemon is the running engine.
 type Daemon struct {

@@ -210,10 +210,30 @@ func TestContainerOOMKilled(t *testing.T) {
 	}
 }
 
-// A fork bomb stops at --pids-limit; the host keeps working.
+// A fork bomb stops at --pids-limit; the host keeps working. Without
+// the flag, the daemon's default limit stops it (-1 lifts it).
 func TestContainerForkBomb(t *testing.T) {
 	e := newHakoEnv(t)
+	e.env = append(e.env, "HAKO_DEFAULT_PIDS_LIMIT=48")
 	e.busybox()
+	dflt := strings.TrimSpace(e.must("run", "-d", "busybox", "sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 1000"))
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if n, _ := strconv.Atoi(cgroupFile(t, "pids", dflt, "pids.current")); n >= 44 {
+			break
+		}
+	}
+	if n, _ := strconv.Atoi(cgroupFile(t, "pids", dflt, "pids.current")); n > 48 || n < 40 {
+		t.Fatalf("pids.current %d with the default limit 48", n)
+	}
+	if got := e.format(dflt, "{{.HostConfig.PidsLimit}}"); got != "48" {
+		t.Fatalf("HostConfig.PidsLimit: %s", got)
+	}
+	e.must("rm", "-f", dflt)
+	unl := strings.TrimSpace(e.must("run", "-d", "--pids-limit", "-1", "busybox", "sleep", "1000"))
+	if got := cgroupFile(t, "pids", unl, "pids.max"); got != "max" {
+		t.Fatalf("--pids-limit -1: pids.max %s", got)
+	}
+	e.must("rm", "-f", unl)
 	id := strings.TrimSpace(e.must("run", "-d", "--pids-limit", "64", "busybox", "sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 1000"))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
