@@ -63,6 +63,11 @@ type Backend interface {
 	BuildImage(ctx context.Context, ref string, pull bool, platform string, progress func(string)) (Image, error)
 	// BuildCached returns the image a step with cache key key made.
 	BuildCached(ctx context.Context, key string) (Image, bool)
+	// BuildCachedFrom makes the image step c would make from the next
+	// history entry of one of the images sources (its layer reused), when
+	// c.Base's history and layers begin that image's and the entry's
+	// command is c.CreatedBy; the image is recorded with c.CacheKey.
+	BuildCachedFrom(ctx context.Context, sources []string, c Commit) (Image, bool)
 	// BuildRun creates a container with cfg (cfg.Image is the image) and
 	// o, calls created with its ID (the caller removes it), runs it to
 	// its end with its output copied to out and returns its exit code.
@@ -100,6 +105,11 @@ type Options struct {
 	Target string
 	// NoCache runs every step; Pull pulls every FROM image anew.
 	NoCache, Pull bool
+	// CacheFrom are images (docker build --cache-from) whose history
+	// may stand in for steps the local cache lacks: a step whose parent
+	// is a prefix of one of them, and whose command is that image's next
+	// history entry, takes that entry's layer.
+	CacheFrom []string
 	// Platform is what FROM pulls for ("" for the host's).
 	Platform string
 	// Quiet suppresses RUN output.

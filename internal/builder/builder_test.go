@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -48,6 +49,10 @@ type fakeBackend struct {
 	removed []string
 	tags    []string
 	views   int
+	// asked are the commands BuildCachedFrom was asked about; history
+	// are those it answers (with the ID of an image it makes).
+	asked   []string
+	history map[string]string
 }
 
 func newFake(t *testing.T) *fakeBackend {
@@ -73,6 +78,18 @@ func (f *fakeBackend) BuildCached(ctx context.Context, key string) (Image, bool)
 		return Image{}, false
 	}
 	return Image{ID: id, Config: f.configs[id]}, true
+}
+
+func (f *fakeBackend) BuildCachedFrom(ctx context.Context, sources []string, c Commit) (Image, bool) {
+	f.asked = append(f.asked, c.CreatedBy)
+	id, ok := f.history[c.CreatedBy]
+	if !ok {
+		return Image{}, false
+	}
+	f.images[id] = maps.Clone(f.images[c.Base])
+	f.configs[id] = c.Config
+	f.cache[c.CacheKey] = id
+	return Image{ID: id, Config: c.Config}, true
 }
 
 func (f *fakeBackend) BuildRun(ctx context.Context, cfg *ctypes.Config, o RunOptions, created func(string), out io.Writer) (int, error) {
@@ -816,5 +833,52 @@ func TestBuildScratch(t *testing.T) {
 	again, err := Build(context.Background(), be, Options{Context: contextTar(t, files)}, &recorder{})
 	if err != nil || again != id || len(be.commits) != 2 {
 		t.Errorf("rebuild: %s (first %s), %v, %d commits", again, id, err, len(be.commits))
+	}
+}
+
+// With --cache-from, a step the local cache lacks is asked of the
+// sources' history by its command, which for COPY names a checksum of
+// what it copies; a RUN with mounts is not asked; an answer stands for
+// the step as the local cache does.
+func TestBuildCacheFrom(t *testing.T) {
+	be := newFake(t)
+	df := "FROM busybox\nENV X=1\nCOPY a /a\nRUN --mount=type=tmpfs,target=/t true\nRUN cat /a\n"
+	files := map[string]string{"Dockerfile": df, "a": "A"}
+	build := func(o Options) string {
+		t.Helper()
+		rep := &recorder{}
+		o.Context = contextTar(t, files)
+		if _, err := Build(context.Background(), be, o, rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.String()
+	}
+	build(Options{CacheFrom: []string{"src"}})
+	if len(be.asked) != 3 {
+		t.Fatalf("asked %d times: %q", len(be.asked), be.asked)
+	}
+	env, cp, run := be.asked[0], be.asked[1], be.asked[2]
+	if env != "/bin/sh -c #(nop) ENV X=1" || !regexp.MustCompile(`^/bin/sh -c #\(nop\) COPY a /a # file:[0-9a-f]{64}$`).MatchString(cp) || run != "/bin/sh -c cat /a" {
+		t.Fatalf("asked %q", be.asked)
+	}
+	// Another content: another command (ENV is in the local cache now).
+	files["a"] = "B"
+	be.asked = nil
+	build(Options{CacheFrom: []string{"src"}})
+	if len(be.asked) != 2 || be.asked[0] == cp || !strings.Contains(be.asked[0], " # file:") {
+		t.Fatalf("second build asked %q", be.asked)
+	}
+	// An answer stands for the step.
+	fresh := newFake(t)
+	fresh.history = map[string]string{env: "sha256:00000000000000000000env"}
+	be = fresh
+	if out := build(Options{CacheFrom: []string{"src"}}); strings.Count(out, " ---> Using cache\n") != 1 || be.configs["sha256:00000000000000000000env"].Env == nil {
+		t.Fatalf("a stand-in from the sources:\n%s", out)
+	}
+	// Without sources, nothing is asked.
+	be.asked = nil
+	build(Options{NoCache: true})
+	if len(be.asked) != 0 {
+		t.Fatalf("asked without --cache-from: %q", be.asked)
 	}
 }

@@ -69,7 +69,6 @@ type item struct {
 // one layer. Its cache key holds a checksum of the files (names, modes,
 // owners, contents); files from a stage or image are named by its ID.
 func (b *build) copy(ctx context.Context, s copySpec) error {
-	createdBy := fmt.Sprintf("%s #(nop) %s", strings.Join(b.shell(), " "), s.text)
 	expanded, err := json.Marshal(s.SourcesAndDest)
 	if err != nil {
 		return err
@@ -78,15 +77,16 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 	if err != nil {
 		return err
 	}
-	root, key := b.ctxDir, ""
+	root, key, createdBy := b.ctxDir, "", ""
 	if s.from != "" {
 		id, err := b.copySource(ctx, s.from)
 		if err != nil {
 			return err
 		}
 		// The source image's ID stands for its files.
+		createdBy = b.copyCreatedBy(&s, "from:"+strings.TrimPrefix(id, "sha256:")+":"+strings.Join(s.SourcePaths, ","))
 		key = b.cacheKey("copy-from", id, createdBy, string(expanded), s.chown, s.chmod, strings.Join(s.exclude, "\x00"))
-		if b.fromCache(ctx, key) {
+		if b.fromCache(ctx, key, createdBy) {
 			return nil
 		}
 		dir, release, err := b.be.BuildView(ctx, id)
@@ -110,8 +110,16 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 		if err != nil {
 			return err
 		}
+		kind := "multi:"
+		if len(s.SourcePaths) == 1 && !strings.ContainsAny(s.SourcePaths[0], "*?[") {
+			kind = "dir:"
+			if len(items) > 0 && items[len(items)-1].hdr.Typeflag != tar.TypeDir && !strings.HasSuffix(s.SourcePaths[0], "/") {
+				kind = "file:"
+			}
+		}
+		createdBy = b.copyCreatedBy(&s, kind+sum)
 		key = b.cacheKey("copy", createdBy, string(expanded), s.chown, s.chmod, sum, strings.Join(s.exclude, "\x00"))
-		if b.fromCache(ctx, key) {
+		if b.fromCache(ctx, key, createdBy) {
 			return nil
 		}
 	}
@@ -120,6 +128,14 @@ func (b *build) copy(ctx context.Context, s copySpec) error {
 		return err
 	}
 	return b.commitItems(ctx, items, owner, createdBy, key)
+}
+
+// copyCreatedBy is a COPY's or ADD's history entry: the instruction as
+// written, and what it copied named by a checksum of it (or by the
+// source image's ID), as docker's classic builder names it, so that the
+// history tells the layer's content (--cache-from relies on that).
+func (b *build) copyCreatedBy(s *copySpec, src string) string {
+	return fmt.Sprintf("%s #(nop) %s # %s", strings.Join(b.shell(), " "), s.text, src)
 }
 
 // commitItems commits a layer of items (owned by owner when set) as the

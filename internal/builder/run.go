@@ -34,7 +34,13 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 	// The history shows the command alone, as buildkit's; the mounts and
 	// what a bind of the context shows are part of the key.
 	key := b.cacheKey(append([]string{"run", createdBy}, mountKey...)...)
-	if b.fromCache(ctx, key) {
+	// A RUN with mounts depends on more than its command: no stand-in
+	// from --cache-from's history.
+	historyKey := createdBy
+	if len(mountKey) > 0 {
+		historyKey = ""
+	}
+	if b.fromCache(ctx, key, historyKey) {
 		return nil
 	}
 	release, err := prepare()

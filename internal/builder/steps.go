@@ -253,7 +253,7 @@ func (b *build) workdir(ctx context.Context, text string, cmd instructions.Comma
 	}
 	createdBy := strings.Join(b.shell(), " ") + " #(nop) " + text
 	key := b.cacheKey("workdir", createdBy, dir)
-	if b.fromCache(ctx, key) {
+	if b.fromCache(ctx, key, createdBy) {
 		return nil
 	}
 	return b.commitItems(ctx, b.parentItems(ctx, map[string]bool{dir: true}), nil, createdBy, key)
@@ -266,7 +266,7 @@ func (b *build) commitConfig(ctx context.Context, instr string, cmd instructions
 		return err
 	}
 	key := b.cacheKey("config", createdBy, string(expanded))
-	if b.fromCache(ctx, key) {
+	if b.fromCache(ctx, key, createdBy) {
 		return nil
 	}
 	id, err := b.be.BuildCommit(ctx, Commit{Base: b.image, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})
@@ -288,12 +288,17 @@ func (b *build) cacheKey(parts ...string) string {
 }
 
 // fromCache makes the image an earlier build made with key the current
-// one, unless the build runs without the cache.
-func (b *build) fromCache(ctx context.Context, key string) bool {
+// one, unless the build runs without the cache; failing that, one made
+// from the --cache-from images' history for the step createdBy ("" when
+// the history cannot tell the step's result: it stays out of that).
+func (b *build) fromCache(ctx context.Context, key, createdBy string) bool {
 	if b.o.NoCache {
 		return false
 	}
 	img, ok := b.be.BuildCached(ctx, key)
+	if !ok && createdBy != "" && len(b.o.CacheFrom) > 0 {
+		img, ok = b.be.BuildCachedFrom(ctx, b.o.CacheFrom, Commit{Base: b.image, Config: b.cfg, CreatedBy: createdBy, CacheKey: key})
+	}
 	if !ok {
 		return false
 	}

@@ -28,7 +28,7 @@ func newBuild(c *CLI) *cobra.Command {
 		iidFile                 string
 		quiet, noCache, pull    bool
 		network, cpusetCPUs     string
-		addHosts                []string
+		addHosts, cacheFrom     []string
 		shmSize, memory         string
 		cpuShares               int64
 	)
@@ -38,7 +38,7 @@ func newBuild(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{},
+			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, CacheFrom: cacheFrom, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{},
 				NetworkMode: network, ExtraHosts: addHosts, CPUShares: cpuShares, CPUSetCPUs: cpusetCPUs}
 			for _, sz := range []struct {
 				flag, v string
@@ -145,6 +145,7 @@ func newBuild(c *CLI) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "set metadata for the image (k=v)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "suppress the build output and print the image ID on success")
 	f.BoolVar(&noCache, "no-cache", false, "do not use cache when building the image")
+	f.StringArrayVar(&cacheFrom, "cache-from", nil, "images to consider as cache sources: their history stands in for steps the local cache lacks (repeatable)")
 	f.BoolVar(&pull, "pull", false, "always pull the FROM images anew")
 	f.StringVar(&target, "target", "", "build this stage (and the stages it needs) of a multi-stage Dockerfile")
 	f.StringVar(&platform, "platform", "", "pull FROM images for this platform (os/arch[/variant])")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -454,47 +455,71 @@ func newImport(c *CLI) *cobra.Command {
 	return cmd
 }
 
+const historyTable = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+
 func newHistory(c *CLI) *cobra.Command {
-	var quiet, noTrunc bool
+	var quiet, noTrunc, human bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "history [OPTIONS] IMAGE",
 		Short: "show an image's history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
+			var lf *listFormat
+			if !quiet {
+				var err error
+				if lf, err = parseListFormat(format, historyTable); err != nil {
+					return err
+				}
+			}
 			cl, err := c.client(ctx)
 			if err != nil {
 				return err
 			}
 			h, err := cl.ImageHistory(ctx, args[0])
 			if err != nil {
-				return err
+				return daemonError(c, err)
 			}
-			w := tabwriter.NewWriter(c.Out, 0, 8, 3, ' ', 0)
-			if !quiet {
-				fmt.Fprintln(w, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
-			}
+			rows := make([]any, 0, len(h))
 			for _, it := range h {
 				id := it.ID
 				if !noTrunc && strings.HasPrefix(id, "sha256:") {
 					id = strings.TrimPrefix(id, "sha256:")[:12]
 				}
 				if quiet {
-					fmt.Fprintln(w, id)
+					fmt.Fprintln(c.Out, id)
 					continue
 				}
-				by := it.CreatedBy
-				if !noTrunc && len(by) > 45 {
-					by = by[:44] + "…"
+				created := time.Unix(it.Created, 0)
+				r := &historyRow{ID: id, CreatedBy: it.CreatedBy, Comment: it.Comment,
+					CreatedSince: units.HumanDuration(time.Since(created)) + " ago", CreatedAt: created.Format(time.RFC3339),
+					Size: units.HumanSizeWithPrecision(float64(it.Size), 3)}
+				if !human {
+					r.CreatedSince, r.Size = r.CreatedAt, strconv.FormatInt(it.Size, 10)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", id, units.HumanDuration(time.Since(time.Unix(it.Created, 0)))+" ago", by, units.HumanSizeWithPrecision(float64(it.Size), 3), it.Comment)
+				if !noTrunc && len(r.CreatedBy) > 45 {
+					r.CreatedBy = r.CreatedBy[:44] + "…"
+				}
+				rows = append(rows, r)
 			}
-			return w.Flush()
+			if quiet {
+				return nil
+			}
+			return lf.write(c.Out, &historyRow{ID: "IMAGE", CreatedSince: "CREATED", CreatedAt: "CREATED AT", CreatedBy: "CREATED BY", Size: "SIZE", Comment: "COMMENT"}, rows)
 		},
 	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
-	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	f := cmd.Flags()
+	f.BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	f.BoolVar(&human, "human", true, "print sizes and dates in human readable format")
+	f.StringVar(&format, "format", "", "format output: table, table TEMPLATE, json, or a Go template ({{.ID}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.CreatedBy}}, {{.Size}}, {{.Comment}})")
 	return cmd
+}
+
+// historyRow is one history entry as history's templates see it.
+type historyRow struct {
+	ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment string
 }
 
 func newSystem(c *CLI) *cobra.Command {

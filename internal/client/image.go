@@ -247,8 +247,10 @@ type BuildOptions struct {
 	Quiet      bool
 	NoCache    bool
 	Pull       bool
-	Target     string
-	Platform   string
+	// CacheFrom are images whose history stands in for missing steps.
+	CacheFrom []string
+	Target    string
+	Platform  string
 	// Remote is a context for the daemon to fetch (a git repository or
 	// an http(s) URL) instead of the body.
 	Remote string
@@ -284,6 +286,10 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	}
 	if o.Pull {
 		q.Set("pull", "1")
+	}
+	if len(o.CacheFrom) > 0 {
+		b, _ := json.Marshal(o.CacheFrom)
+		q.Set("cachefrom", string(b))
 	}
 	if o.Target != "" {
 		q.Set("target", o.Target)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ import (
 	"github.com/hako-dev/hako/internal/snapshot"
 	buildtypes "github.com/moby/moby/api/types/build"
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,6 +71,106 @@ func (d *Daemon) BuildCached(ctx context.Context, key string) (builder.Image, bo
 	}
 	bi, err := d.buildImage(img)
 	return bi, err == nil
+}
+
+// BuildCachedFrom is docker's classic --cache-from: when the history and
+// layers of c.Base begin those of one of the images sources (local
+// images; missing ones are skipped) and that image's next history entry
+// is c.CreatedBy, the step's image is made from it: c.Base plus that
+// entry and its layer (already stored), with c.Config. That image, like
+// a built one, is recorded with c.CacheKey.
+func (d *Daemon) BuildCachedFrom(ctx context.Context, sources []string, c builder.Commit) (builder.Image, bool) {
+	var parent *image.Image
+	var pHist []ocispec.History
+	var pDiffs []digest.Digest
+	if c.Base != "" {
+		var err error
+		if parent, err = d.images.Get(c.Base); err != nil {
+			return builder.Image{}, false
+		}
+		pc, err := d.imageConfig(parent)
+		if err != nil {
+			return builder.Image{}, false
+		}
+		pHist, pDiffs = pc.History, pc.RootFS.DiffIDs
+	}
+	for _, ref := range sources {
+		src, err := d.images.Get(ref)
+		if err != nil {
+			continue
+		}
+		sc, err := d.imageConfig(src)
+		if err != nil || len(sc.History) <= len(pHist) || len(sc.RootFS.DiffIDs) < len(pDiffs) || len(src.Layers) != len(sc.RootFS.DiffIDs) {
+			continue
+		}
+		if !slices.EqualFunc(pHist, sc.History[:len(pHist)], sameHistory) || !slices.Equal(pDiffs, sc.RootFS.DiffIDs[:len(pDiffs)]) {
+			continue
+		}
+		h := sc.History[len(pHist)]
+		if h.CreatedBy != c.CreatedBy {
+			continue
+		}
+		o := registry.CommitOptions{Config: c.Config, History: &h, EmptyLayer: h.EmptyLayer}
+		if parent != nil {
+			o.Base = parent.Manifest
+		}
+		if !h.EmptyLayer {
+			i := len(pDiffs)
+			if i >= len(src.Layers) {
+				continue
+			}
+			desc, err := d.layerDescriptor(src, i)
+			if err != nil {
+				continue
+			}
+			o.Reuse = &registry.ReusedLayer{Desc: desc, DiffID: sc.RootFS.DiffIDs[i]}
+		}
+		p, err := registry.Commit(ctx, d.content, nil, o)
+		if err != nil {
+			d.log().Warn("build: --cache-from image", "image", ref, "error", err)
+			continue
+		}
+		ni := &image.Image{ID: p.Config, Manifest: p.Manifest, MediaType: p.MediaType, DiffIDs: p.DiffIDs, Created: p.Created, BuildKey: c.CacheKey}
+		if parent != nil {
+			ni.Parent = parent.ID
+		}
+		for _, l := range p.Layers {
+			ni.Layers = append(ni.Layers, l.Digest)
+			ni.Size += l.Size
+		}
+		if err := d.unpack(ctx, ni, nil); err != nil {
+			d.log().Warn("build: --cache-from image", "image", ref, "error", err)
+			continue
+		}
+		if err := d.images.Put(ni); err != nil {
+			continue
+		}
+		bi, err := d.buildImage(ni)
+		return bi, err == nil
+	}
+	return builder.Image{}, false
+}
+
+// sameHistory compares history entries as docker does: every field.
+func sameHistory(a, b ocispec.History) bool {
+	return a.CreatedBy == b.CreatedBy && a.Author == b.Author && a.Comment == b.Comment && a.EmptyLayer == b.EmptyLayer &&
+		(a.Created == nil) == (b.Created == nil) && (a.Created == nil || a.Created.Equal(*b.Created))
+}
+
+// layerDescriptor is the manifest's descriptor of img's layer i.
+func (d *Daemon) layerDescriptor(img *image.Image, i int) (ocispec.Descriptor, error) {
+	b, err := d.content.ReadAll(img.Manifest)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if i >= len(m.Layers) {
+		return ocispec.Descriptor{}, fmt.Errorf("image %s has no layer %d", img.ID, i)
+	}
+	return m.Layers[i], nil
 }
 
 // ImagePath resolves a path in an image's files, as the image's own

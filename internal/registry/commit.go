@@ -31,6 +31,18 @@ type CommitOptions struct {
 	// EmptyLayer records a history entry without a layer (nothing
 	// changed).
 	EmptyLayer bool
+	// History, when set, is the new history entry as it is (its time is
+	// the image's), instead of one made now from the fields above.
+	History *ocispec.History
+	// Reuse, when set, is a layer blob already in the store to add
+	// (with its DiffID) instead of storing the layer stream.
+	Reuse *ReusedLayer
+}
+
+// ReusedLayer is a stored layer blob and its uncompressed digest.
+type ReusedLayer struct {
+	Desc   ocispec.Descriptor
+	DiffID digest.Digest
 }
 
 // Commit stores layer (an uncompressed layer tar, consumed) gzip
@@ -66,12 +78,27 @@ func Commit(ctx context.Context, cs *content.Store, layer io.Reader, o CommitOpt
 	cfg.Author = o.Author
 	cfg.Config = o.Config
 	layers := append([]ocispec.Descriptor(nil), base.Layers...)
-	h := ocispec.History{Created: &now, Author: o.Author, Comment: o.Comment, CreatedBy: o.CreatedBy}
+	h := ocispec.History{Created: &now, Author: o.Author, Comment: o.Comment, CreatedBy: o.CreatedBy, EmptyLayer: o.EmptyLayer}
+	if o.History != nil {
+		h = *o.History
+		if h.Created != nil {
+			cfg.Created = h.Created
+			now = *h.Created
+		}
+	}
 	var newLayers []Layer
-	if o.EmptyLayer {
-		h.EmptyLayer = true
-		io.Copy(io.Discard, layer)
-	} else {
+	switch {
+	case o.Reuse != nil:
+		if !cs.Exists(o.Reuse.Desc.Digest) {
+			return nil, fmt.Errorf("layer %s is not in the store", o.Reuse.Desc.Digest)
+		}
+		layers = append(layers, o.Reuse.Desc)
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, o.Reuse.DiffID)
+	case h.EmptyLayer:
+		if layer != nil {
+			io.Copy(io.Discard, layer)
+		}
+	default:
 		l, diffID, err := storeLayer(ctx, cs, layer)
 		if err != nil {
 			return nil, err

@@ -408,3 +408,45 @@ func TestBuildRemoteContext(t *testing.T) {
 		t.Errorf("a missing URL: exit %d: %s", code, errOut)
 	}
 }
+
+// --cache-from: an image that lost its build cache (saved, removed,
+// loaded back, as one pulled from a registry) stands in for the steps of
+// a rebuild whose history it shares: no step runs and the result is
+// that image; a changed file breaks the match from its COPY on, and
+// without --cache-from every step runs.
+func TestBuildCacheFrom(t *testing.T) {
+	e := newHakoEnv(t)
+	e.busybox()
+	dir := buildContext(t, "FROM busybox\nENV STAGE=one\nWORKDIR /app\nCOPY hello.txt .\nRUN echo ran > /ran.txt\nLABEL done=yes\n")
+	e.must("build", "-q", "-t", "cached:1", dir)
+	id := strings.TrimSpace(e.must("images", "-q", "--no-trunc", "cached:1"))
+	tarPath := filepath.Join(t.TempDir(), "cached.tar")
+	e.must("save", "-o", tarPath, "cached:1")
+	e.must("rmi", "cached:1")
+	if out := e.must("images", "-a", "-q"); len(strings.Fields(out)) != 1 {
+		t.Fatalf("the build's images are still there: %q", out)
+	}
+	e.must("load", "-i", tarPath)
+	out := e.must("build", "--cache-from", "cached:1", "-t", "again", dir)
+	if strings.Contains(out, "Running in") || strings.Count(out, "Using cache") != 5 {
+		t.Fatalf("a rebuild with --cache-from ran steps:\n%s", out)
+	}
+	if got := strings.TrimSpace(e.must("images", "-q", "--no-trunc", "again")); got != id {
+		t.Fatalf("rebuilt %s, want the cache-from image %s", got, id)
+	}
+	if got := e.must("run", "--rm", "again", "cat", "/ran.txt", "/app/hello.txt"); got != "ran\nhello from the context\n" {
+		t.Fatalf("the rebuilt image's files: %q", got)
+	}
+	// A changed file: its COPY and what follows run.
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("changed\n"), 0o644)
+	out = e.must("build", "--cache-from", "cached:1", "-t", "changed", dir)
+	if strings.Count(out, "Using cache") != 2 || !strings.Contains(out, "Running in") {
+		t.Fatalf("a rebuild after a change:\n%s", out)
+	}
+	if got := e.must("run", "--rm", "changed", "cat", "/app/hello.txt"); got != "changed\n" {
+		t.Fatalf("the changed file: %q", got)
+	}
+	if got := e.must("history", "--no-trunc", "--format", "{{.CreatedBy}}", "changed"); !regexp.MustCompile(`#\(nop\) COPY hello.txt \. # file:[0-9a-f]{64}\n`).MatchString(got) {
+		t.Fatalf("COPY's history names no checksum:\n%s", got)
+	}
+}

@@ -92,6 +92,11 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 			return fmt.Errorf("invalid buildargs: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 	}
+	if v := q.Get("cachefrom"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.CacheFrom); err != nil {
+			return fmt.Errorf("invalid cachefrom: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+	}
 	if v := q.Get("labels"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.Labels); err != nil {
 			return fmt.Errorf("invalid labels: %v: %w", err, errdefs.ErrInvalidArgument)

@@ -34,6 +34,10 @@ func (f *fake) BuildCached(ctx context.Context, key string) (builder.Image, bool
 	return builder.Image{}, false
 }
 
+func (f *fake) BuildCachedFrom(ctx context.Context, sources []string, c builder.Commit) (builder.Image, bool) {
+	return builder.Image{}, false
+}
+
 func (f *fake) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOptions, created func(string), out io.Writer) (int, error) {
 	return 0, errors.New("no containers here")
 }
