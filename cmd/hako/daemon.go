@@ -37,6 +37,7 @@ func newDaemonCommand() *cobra.Command {
 	var insecure []string
 	var hostsDir string
 	var pidsLimit int64
+	var usernsRemap string
 	var criOpts criOptions
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -52,7 +53,7 @@ func newDaemonCommand() *cobra.Command {
 			if !cmd.Flags().Changed("cri-socket") {
 				criOpts.socket = "default"
 			}
-			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, RegistryHostsDir: hostsDir, Bridge: bridge, DefaultPidsLimit: pidsLimit}, hosts, allowRemote, criOpts)
+			return runDaemon(log, daemon.Config{Root: root, RunRoot: runRoot, Version: version, Log: log, StorageDriver: storageDriver, InsecureRegistries: insecure, RegistryHostsDir: hostsDir, Bridge: bridge, DefaultPidsLimit: pidsLimit, UsernsRemap: usernsRemap}, hosts, allowRemote, criOpts)
 		},
 	}
 	f := cmd.Flags()
@@ -65,6 +66,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringArrayVar(&insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) to reach over plain HTTP; loopback and private addresses always may (repeatable)")
 	f.StringVarP(&bridge, "bridge", "b", envOr("HAKO_BRIDGE", "hako0"), "the default network's bridge; it also names the daemon's nftables chains, so daemons side by side need their own (env HAKO_BRIDGE)")
 	f.StringVarP(&storageDriver, "storage-driver", "s", os.Getenv("HAKO_STORAGE_DRIVER"), "overlay or vfs (default: overlay where the kernel and --root's filesystem support it) (env HAKO_STORAGE_DRIVER)")
+	f.StringVar(&usernsRemap, "userns-remap", os.Getenv("HAKO_USERNS_REMAP"), "give containers a user namespace: \"default\" (the subordinate IDs of user hako, made if missing), USER[:GROUP] (theirs in /etc/subuid and /etc/subgid) or UID:GID:SIZE; --userns=host opts a container out (env HAKO_USERNS_REMAP)")
 	f.Int64Var(&pidsLimit, "default-pids-limit", envInt("HAKO_DEFAULT_PIDS_LIMIT", daemon.DefaultPidsLimit), "pids limit of containers created without --pids-limit (which -1 lifts); 0: none (env HAKO_DEFAULT_PIDS_LIMIT)")
 	f.StringVar(&criOpts.socket, "cri-socket", "", "serve the Kubernetes CRI on this unix socket; \"\" turns it off (default <runroot>/cri.sock)")
 	f.StringVar(&criOpts.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "CNI network configuration for pods (CRI)")

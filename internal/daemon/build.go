@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/hako-dev/hako/internal/archive"
 	"github.com/hako-dev/hako/internal/builder"
 	"github.com/hako-dev/hako/internal/daemon/logger/jsonfile"
 	"github.com/hako-dev/hako/internal/errdefs"
@@ -328,6 +327,9 @@ func (d *Daemon) removeBuildViews(ctx context.Context) {
 // BuildRun runs a RUN step's container to its end, streaming its output.
 func (d *Daemon) BuildRun(ctx context.Context, cfg *ctypes.Config, o builder.RunOptions, created func(id string), out io.Writer) (int, error) {
 	hc := &ctypes.HostConfig{Mounts: o.Mounts, NetworkMode: ctypes.NetworkMode(o.Host.NetworkMode), ExtraHosts: o.Host.ExtraHosts, ShmSize: o.Host.ShmSize, Resources: o.Host.Resources}
+	// RUN steps keep the host's users under --userns-remap: their cache
+	// and bind mounts are the host's files.
+	hc.UsernsMode = "host"
 	if o.NetworkNone {
 		hc.NetworkMode = "none"
 	}
@@ -583,18 +585,7 @@ func (d *Daemon) BuildCommit(ctx context.Context, bc builder.Commit) (string, er
 			return "", err
 		}
 		pr, pw := io.Pipe()
-		go func() {
-			pw.CloseWithError(d.withLayers(ctx, c, func(upper string, lowers []string) error {
-				if d.driver == "overlay" {
-					return archive.WriteOverlayDiff(pw, upper, lowers)
-				}
-				base := ""
-				if len(lowers) > 0 {
-					base = lowers[0]
-				}
-				return archive.WriteDirDiff(pw, base, upper)
-			}))
-		}()
+		go func() { pw.CloseWithError(d.writeDiff(ctx, c, pw)) }()
 		defer pr.Close()
 		layer = pr
 	case layer == nil:

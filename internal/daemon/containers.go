@@ -141,6 +141,15 @@ func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend 
 		State:      container.State{Status: container.StatusCreated},
 	}
 	c.Config.Image = cfg.Image
+	// The Engine API's containers only: the CRI's follow the kubelet's
+	// pod settings.
+	if d.remap != nil && !hc.UsernsMode.IsHost() && extend == nil {
+		if hc.Privileged {
+			return resp, fmt.Errorf("privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode (--userns=host): %w", errdefs.ErrInvalidArgument)
+		}
+		m := *d.remap
+		c.IDMap = &m
+	}
 	c.SnapshotKey = "container-" + c.ID
 	c.Dir = d.containers.Dir(c.ID)
 	c.Path, c.Args = commandOf(merged)
@@ -190,11 +199,24 @@ func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend 
 			return resp, err
 		}
 	}
-	if _, err := d.snapshots.Prepare(ctx, c.SnapshotKey, parent, snapOpts...); err != nil {
+	ms, err := d.snapshots.Prepare(ctx, c.SnapshotKey, parent, snapOpts...)
+	if err != nil {
 		return resp, err
+	}
+	if c.IDMap != nil {
+		// The root directory of the container's own layer is its root's:
+		// overlayfs shows it as the root filesystem's.
+		if err := chownUpper(ms, c.IDMap); err != nil {
+			return resp, err
+		}
 	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return resp, err
+	}
+	if c.IDMap != nil {
+		if err := remapDir(c.Dir, c.IDMap); err != nil {
+			return resp, err
+		}
 	}
 	// Check the configuration against the image now, as docker does at
 	// create: a bad user or option fails here, not at start.
@@ -420,13 +442,43 @@ func (d *Daemon) mountRootfs(ctx context.Context, c *container.Container) error 
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
+	all := mount.All
+	if c.IDMap != nil {
+		fd, err := d.usernsFD(c.IDMap)
+		if err != nil {
+			return err
+		}
+		all = func(ms []mount.Mount, target string) error { return mount.AllIdmapped(ms, target, fd) }
+	}
 	if c.HostConfig.AutoRemove {
-		if vs, ok := volatileOverlay(ms); ok && mount.All(vs, target) == nil {
+		if vs, ok := volatileOverlay(ms); ok && all(vs, target) == nil {
 			return nil
 		}
 	}
-	if err := mount.All(ms, target); err != nil {
+	if err := all(ms, target); err != nil {
 		return fmt.Errorf("mount the root filesystem of %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// chownUpper gives the upper directory of an overlay (or a bind's
+// source) to the root of the ID map.
+func chownUpper(ms []mount.Mount, m *container.IDMap) error {
+	for _, mt := range ms {
+		dir := ""
+		if mt.Type == "bind" {
+			dir = mt.Source
+		}
+		for _, o := range mt.Options {
+			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+				dir = v
+			}
+		}
+		if dir != "" {
+			if err := os.Lchown(dir, int(m.UID), int(m.GID)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -485,6 +537,10 @@ func (d *Daemon) containerSpec(c *container.Container, dryRun bool) (*specs.Spec
 		CgroupsPath:    cgroupsPath(hc.CgroupParent, c.ID),
 		CgroupV2:       cgroups.IsV2(),
 		StrictGroups:   c.StrictGroups,
+	}
+	if m := c.IDMap; m != nil {
+		o.UIDMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: m.UID, Size: m.Size}}
+		o.GIDMap = []specs.LinuxIDMapping{{ContainerID: 0, HostID: m.GID, Size: m.Size}}
 	}
 	if hc.Init != nil && *hc.Init {
 		exe, err := os.Executable()
@@ -555,6 +611,12 @@ func (d *Daemon) namespaceJoins(c *container.Container) (map[specs.LinuxNamespac
 			return fmt.Errorf("cannot join the %s namespace of container %s: it is not running: %w", kind, strings.TrimPrefix(other.Name, "/"), errdefs.ErrConflict)
 		}
 		joins[kind] = fmt.Sprintf("/proc/%d/ns/%s", pid, proc)
+		if c.IDMap != nil {
+			// The namespaces of a remapped container would have to be
+			// made inside the other's user namespace, which the runtime
+			// does not do yet.
+			return fmt.Errorf("a container with a user namespace (--userns-remap) cannot join the %s namespace of container %s: run it with --userns=host: %w", kind, strings.TrimPrefix(other.Name, "/"), errdefs.ErrNotImplemented)
+		}
 		if kind == specs.IPCNamespace {
 			shm = fmt.Sprintf("/proc/%d/root/dev/shm", pid)
 		}

@@ -68,12 +68,16 @@ func (d *Daemon) ContainerStatPath(ctx context.Context, ref, path string) (*ctyp
 // ContainerArchive writes a tar of path in a container (GET archive);
 // start is called with the path's stat before the first byte.
 func (d *Daemon) ContainerArchive(ctx context.Context, ref, path string, start func(*ctypes.PathStat) io.Writer) error {
+	c, err := d.containers.Get(ref)
+	if err != nil {
+		return err
+	}
 	return d.withRoot(ctx, ref, func(root string) error {
 		st, err := archive.StatPath(root, path)
 		if err != nil {
 			return err
 		}
-		return archive.TarPath(start(&st), root, path)
+		return shifted(start(&st), c.IDMap, func(w io.Writer) error { return archive.TarPath(w, root, path) })
 	})
 }
 
@@ -88,7 +92,7 @@ func (d *Daemon) ContainerExtract(ctx context.Context, ref, path string, r io.Re
 		return fmt.Errorf("container rootfs is marked read-only: %w", errdefs.ErrConflict)
 	}
 	return d.withRoot(ctx, ref, func(root string) error {
-		return archive.ExtractTo(root, path, r, noOverwriteDirNonDir)
+		return archive.ExtractTo(root, path, unshifted(r, c.IDMap), noOverwriteDirNonDir)
 	})
 }
 
@@ -107,11 +111,28 @@ func (d *Daemon) ContainerExport(ctx context.Context, ref string, w io.Writer) e
 	if !mounted && !c.Running() && c.State.Status != container.StatusCreated {
 		defer d.unmountRootfs(c)
 	}
-	if err := archive.WriteTree(w, d.rootfsDir(c.ID)); err != nil {
+	if err := shifted(w, c.IDMap, func(w io.Writer) error { return archive.WriteTree(w, d.rootfsDir(c.ID)) }); err != nil {
 		return err
 	}
 	d.containerEvent(c, eventtypes.ActionExport, nil)
 	return nil
+}
+
+// writeDiff writes the layer tar of what c changed in its filesystem
+// (with its own IDs, for a remapped container).
+func (d *Daemon) writeDiff(ctx context.Context, c *container.Container, w io.Writer) error {
+	return d.withLayers(ctx, c, func(upper string, lowers []string) error {
+		return shifted(w, c.IDMap, func(w io.Writer) error {
+			if d.driver == "overlay" {
+				return archive.WriteOverlayDiff(w, upper, lowers)
+			}
+			base := ""
+			if len(lowers) > 0 {
+				base = lowers[0]
+			}
+			return archive.WriteDirDiff(w, base, upper)
+		})
+	})
 }
 
 // ContainerChanges lists what a container changed in its filesystem.
@@ -207,18 +228,7 @@ func (d *Daemon) ContainerCommit(ctx context.Context, ref string, o CommitOption
 		}
 	}
 	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(d.withLayers(ctx, c, func(upper string, lowers []string) error {
-			if d.driver == "overlay" {
-				return archive.WriteOverlayDiff(pw, upper, lowers)
-			}
-			base := ""
-			if len(lowers) > 0 {
-				base = lowers[0]
-			}
-			return archive.WriteDirDiff(pw, base, upper)
-		}))
-	}()
+	go func() { pw.CloseWithError(d.writeDiff(ctx, c, pw)) }()
 	createdBy := strings.Join(append([]string{c.Path}, c.Args...), " ")
 	// docker's own fields carry over from the image.
 	full := imgCfg.Config

@@ -476,7 +476,18 @@ func (d *Daemon) writeEtcFiles(c *container.Container) error {
 	if err := atomicfile.Replace(filepath.Join(c.Dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
 		return err
 	}
-	return atomicfile.Replace(filepath.Join(c.Dir, "resolv.conf"), resolvConf(hc, d.embeddedDNS(c)), 0o644)
+	if err := atomicfile.Replace(filepath.Join(c.Dir, "resolv.conf"), resolvConf(hc, d.embeddedDNS(c)), 0o644); err != nil {
+		return err
+	}
+	if m := c.IDMap; m != nil {
+		// A remapped container's root owns its files, as docker's do.
+		for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+			if err := os.Chown(filepath.Join(c.Dir, f), int(m.UID), int(m.GID)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // resolvConf is the host's resolver configuration for a container: with

@@ -219,6 +219,22 @@ func (d *Daemon) seedVolumes(c *container.Container) error {
 			return err
 		}
 	}
+	if c.IDMap != nil {
+		// A new volume of a remapped container is its root's (docker
+		// makes a remapped daemon's volumes under the remapped root).
+		for _, mp := range c.MountPoints {
+			if mp.Type != mounttypes.TypeVolume {
+				continue
+			}
+			var st unix.Stat_t
+			if ents, err := os.ReadDir(mp.Source); err != nil || len(ents) > 0 || unix.Lstat(mp.Source, &st) != nil || st.Uid != 0 || st.Gid != 0 {
+				continue
+			}
+			if err := os.Lchown(mp.Source, int(c.IDMap.UID), int(c.IDMap.GID)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

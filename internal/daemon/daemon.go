@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,10 @@ type Config struct {
 	// one (--pids-limit -1 asks for none): a fork bomb stops there
 	// instead of taking the host's pids. 0: no default, as docker.
 	DefaultPidsLimit int64
+	// UsernsRemap is docker's --userns-remap: "default", "USER[:GROUP]"
+	// or "UID:GID:SIZE" (see ParseUsernsRemap); "" runs containers with
+	// the host's users.
+	UsernsRemap string
 }
 
 // DefaultPidsLimit is hako daemon's --default-pids-limit unless set:
@@ -106,6 +111,11 @@ type Daemon struct {
 	volumes   *volume.Store
 	networks  *network.Manager
 	pruning   atomic.Bool // a volume prune runs
+	// remap is the mapping new containers get (--userns-remap), and
+	// usernsFDs user namespaces with a mapping, for idmapped mounts.
+	remap     *container.IDMap
+	usernsMu  sync.Mutex
+	usernsFDs map[container.IDMap]int
 
 	// ctx ends when the daemon closes (background work stops).
 	ctx        context.Context
@@ -173,6 +183,12 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err := d.openSnapshots(ctx); err != nil {
 		return nil, err
 	}
+	if d.remap, err = ParseUsernsRemap(cfg.UsernsRemap); err != nil {
+		return nil, err
+	}
+	if d.remap != nil && d.driver != "overlay" {
+		return nil, fmt.Errorf("--userns-remap needs the overlay storage driver (its image layers are mounted idmapped): %w", errdefs.ErrInvalidArgument)
+	}
 	if err := d.openVolumes(); err != nil {
 		return nil, err
 	}
@@ -181,6 +197,9 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if err := d.openContainers(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.remapDirs(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -284,6 +303,9 @@ func (d *Daemon) Close() error {
 	}
 	if d.db != nil {
 		errs = append(errs, d.db.Close())
+	}
+	for _, fd := range d.usernsFDs {
+		unix.Close(fd)
 	}
 	if d.pidFile != nil {
 		os.Remove(d.pidFile.Name())

@@ -86,6 +86,9 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	if cgVersion == "2" {
 		info.SecurityOptions = append(info.SecurityOptions, "name=cgroupns")
 	}
+	if d.remap != nil {
+		info.SecurityOptions = append(info.SecurityOptions, "name=userns")
+	}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		info.NFd = len(ents)
 	}

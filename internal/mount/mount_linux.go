@@ -123,3 +123,90 @@ func IsMountPoint(p string) bool {
 	}
 	return st.Mnt_id != pst.Mnt_id
 }
+
+// AllIdmapped is All with the image's layers seen through an idmapped
+// mount (the user namespace usernsFD's mapping, Linux 5.19 for overlay):
+// each overlay lower directory, or the source of a bind, is cloned and
+// idmapped first, so that files the host's root owns belong to the
+// container's root. The upper directory stays as it is: what the
+// container writes is stored with its host IDs.
+func AllIdmapped(ms []Mount, target string, usernsFD int) error {
+	for i, m := range ms {
+		if err := oneIdmapped(m, target, usernsFD); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				unix.Unmount(target, unix.MNT_DETACH)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// idmappedClone is a detached, idmapped copy of the mount at path.
+func idmappedClone(path string, usernsFD int, recursive bool) (int, error) {
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, uint(flags))
+	if err != nil {
+		return -1, fmt.Errorf("clone %s: %w", path, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(usernsFD)}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("idmap %s: %w (the kernel or the filesystem lacks idmapped mounts)", path, err)
+	}
+	return fd, nil
+}
+
+func oneIdmapped(m Mount, target string, usernsFD int) error {
+	o := ParseOptions(m.Options)
+	switch {
+	case m.Type == "bind" || o.Flags&unix.MS_BIND != 0:
+		fd, err := idmappedClone(m.Source, usernsFD, o.Flags&unix.MS_REC != 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if o.Flags&unix.MS_RDONLY != 0 {
+			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+				return fmt.Errorf("bind %s read-only: %w", m.Source, err)
+			}
+		}
+		if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", m.Source, target, err)
+		}
+		return nil
+	case m.Type != "overlay":
+		return one(m, target)
+	}
+	// The lower directories become /proc/self/fd/N of their idmapped
+	// clones (short paths, too), held until the overlay has them.
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	opts := make([]string, 0, len(m.Options))
+	for _, opt := range m.Options {
+		lowers, ok := strings.CutPrefix(opt, "lowerdir=")
+		if !ok {
+			opts = append(opts, opt)
+			continue
+		}
+		var mapped []string
+		for _, l := range strings.Split(lowers, ":") {
+			fd, err := idmappedClone(l, usernsFD, false)
+			if err != nil {
+				return err
+			}
+			fds = append(fds, fd)
+			mapped = append(mapped, fmt.Sprintf("/proc/self/fd/%d", fd))
+		}
+		opts = append(opts, "lowerdir="+strings.Join(mapped, ":"))
+	}
+	return one(Mount{Type: m.Type, Source: m.Source, Options: opts}, target)
+}

@@ -48,6 +48,10 @@ type ContainerOpts struct {
 	// CgroupV2 selects the cgroup namespace default: private on v2,
 	// host on v1, as docker.
 	CgroupV2 bool
+	// UIDMap and GIDMap, when set, put the container in a user namespace
+	// of its own with these mappings (--userns-remap), or in the one
+	// JoinNamespaces names.
+	UIDMap, GIDMap []specs.LinuxIDMapping
 }
 
 // InitTarget is where the --init binary appears in the container.
@@ -404,7 +408,13 @@ func namespaces(s *specs.Spec, o *ContainerOpts, hc *ctypes.HostConfig) error {
 	switch hc.UsernsMode {
 	case "", "host":
 	default:
-		return invalid("user namespace mode %q is not supported: use \"host\"", hc.UsernsMode)
+		return invalid("user namespace mode %q is not supported: use \"host\" (the daemon's --userns-remap gives containers user namespaces)", hc.UsernsMode)
+	}
+	if len(o.UIDMap) > 0 {
+		add(specs.UserNamespace)
+		if o.JoinNamespaces[specs.UserNamespace] == "" {
+			s.Linux.UIDMappings, s.Linux.GIDMappings = o.UIDMap, o.GIDMap
+		}
 	}
 	if (hc.PidMode.IsHost() || hc.UTSMode.IsHost()) && hc.Privileged {
 		// nothing special: docker allows it

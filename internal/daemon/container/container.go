@@ -60,6 +60,44 @@ type State struct {
 	Health *container.Health `json:",omitempty"`
 }
 
+// IDMap maps a container's user and group IDs 0 to Size-1 to the
+// host's UID and GID onwards.
+type IDMap struct {
+	UID, GID, Size uint32
+}
+
+// HostUID is the host's UID for the container's uid (uid itself when it
+// is outside the map).
+func (m *IDMap) HostUID(uid int) int {
+	if m == nil || uid < 0 || uid >= int(m.Size) {
+		return uid
+	}
+	return uid + int(m.UID)
+}
+
+// HostGID is HostUID for groups.
+func (m *IDMap) HostGID(gid int) int {
+	if m == nil || gid < 0 || gid >= int(m.Size) {
+		return gid
+	}
+	return gid + int(m.GID)
+}
+
+// ToContainer maps host IDs into the container (those outside the map
+// stay), for what leaves it: export, cp, commit.
+func (m *IDMap) ToContainer(uid, gid int) (int, int) {
+	if uid >= int(m.UID) && uid < int(m.UID)+int(m.Size) {
+		uid -= int(m.UID)
+	}
+	if gid >= int(m.GID) && gid < int(m.GID)+int(m.Size) {
+		gid -= int(m.GID)
+	}
+	return uid, gid
+}
+
+// ToHost maps the container's IDs to the host's, for what enters it.
+func (m *IDMap) ToHost(uid, gid int) (int, int) { return m.HostUID(uid), m.HostGID(gid) }
+
 // Container is one container's record.
 type Container struct {
 	ID          string
@@ -74,6 +112,10 @@ type Container struct {
 	ImageName   string                    // as the user gave it
 	Driver      string
 	SnapshotKey string
+	// IDMap is the user namespace mapping of a container created while
+	// the daemon remapped users (--userns-remap): its root is IDMap.UID
+	// on the host. nil: the host's users.
+	IDMap *IDMap `json:",omitempty"`
 	// MountPoints are the volumes, binds and --mount entries resolved at
 	// create (sorted by destination); the volumes' references are
 	// derived from them.
