@@ -147,6 +147,12 @@ func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend 
 		if hc.Privileged {
 			return resp, fmt.Errorf("privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode (--userns=host): %w", errdefs.ErrInvalidArgument)
 		}
+		// The host's PID and IPC namespaces belong to the host's user
+		// namespace: the container's root could not mount their /proc and
+		// /dev/mqueue.
+		if hc.PidMode.IsHost() || hc.IpcMode.IsHost() {
+			return resp, fmt.Errorf("cannot share the host's PID or IPC namespace when user namespaces are enabled (--userns-remap): add --userns=host: %w", errdefs.ErrInvalidArgument)
+		}
 		m := *d.remap
 		c.IDMap = &m
 	}
@@ -612,10 +618,17 @@ func (d *Daemon) namespaceJoins(c *container.Container) (map[specs.LinuxNamespac
 		}
 		joins[kind] = fmt.Sprintf("/proc/%d/ns/%s", pid, proc)
 		if c.IDMap != nil {
-			// The namespaces of a remapped container would have to be
-			// made inside the other's user namespace, which the runtime
-			// does not do yet.
-			return fmt.Errorf("a container with a user namespace (--userns-remap) cannot join the %s namespace of container %s: run it with --userns=host: %w", kind, strings.TrimPrefix(other.Name, "/"), errdefs.ErrNotImplemented)
+			// The other's namespaces belong to its user namespace: this
+			// container joins that one too, as docker's do; its own new
+			// namespaces are then made inside it, which the runtime can do
+			// for all but the PID namespace.
+			if other.IDMap == nil || *other.IDMap != *c.IDMap {
+				return fmt.Errorf("a container with a user namespace (--userns-remap) cannot join the %s namespace of container %s, which has another: %w", kind, strings.TrimPrefix(other.Name, "/"), errdefs.ErrInvalidArgument)
+			}
+			if !hc.PidMode.IsContainer() {
+				return fmt.Errorf("a container with a user namespace (--userns-remap) joins the %s namespace of container %s only with its PID namespace too (--pid container:%s), or with --userns=host: %w", kind, strings.TrimPrefix(other.Name, "/"), strings.TrimPrefix(other.Name, "/"), errdefs.ErrNotImplemented)
+			}
+			joins[specs.UserNamespace] = fmt.Sprintf("/proc/%d/ns/user", pid)
 		}
 		if kind == specs.IPCNamespace {
 			shm = fmt.Sprintf("/proc/%d/root/dev/shm", pid)

@@ -123,3 +123,59 @@ func TestRuntimeExecNamespaces(t *testing.T) {
 	}
 	r.must("delete", "-f", cid)
 }
+
+// TestRuntimeJoinUserNamespace: a container that joins another's user
+// namespace by path makes its other new namespaces inside it (they are
+// that user namespace's, so its root may change its mounts and name its
+// host), as runc's do; a new PID namespace there is refused clearly and
+// leaves nothing.
+func TestRuntimeJoinUserNamespace(t *testing.T) {
+	r := newRT(t)
+	a := id(t)
+	sa := testutil.Spec(t, "sleep", "1000")
+	sa.Linux.Namespaces = append(sa.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	sa.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 400000, Size: 65536}}
+	sa.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 400000, Size: 65536}}
+	r.must("run", "-d", "--bundle", testutil.Bundle(t, sa), a)
+	apid := r.state(a).Pid
+	ns := func(pid int, k string) string { return nsLinks(t, pid, []string{k})[0] }
+
+	join := func(kinds map[specs.LinuxNamespaceType]string) *specs.Spec {
+		s := testutil.Spec(t, "sleep", "1000")
+		s.Hostname = "joiner"
+		var nss []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if _, ok := kinds[n.Type]; !ok {
+				nss = append(nss, n)
+			}
+		}
+		for typ, k := range kinds {
+			nss = append(nss, specs.LinuxNamespace{Type: typ, Path: "/proc/" + strconv.Itoa(apid) + "/ns/" + k})
+		}
+		s.Linux.Namespaces = nss
+		return s
+	}
+	b := id(t)
+	r.must("run", "-d", "--bundle", testutil.Bundle(t, join(map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user", specs.PIDNamespace: "pid"})), b)
+	bpid := r.state(b).Pid
+	if ns(bpid, "user") != ns(apid, "user") || ns(bpid, "pid") != ns(apid, "pid") {
+		t.Fatalf("b is not in a's user and pid namespaces")
+	}
+	for _, k := range []string{"mnt", "net", "uts", "ipc"} {
+		if ns(bpid, k) == ns(apid, k) || ns(bpid, k) == ns(os.Getpid(), k) {
+			t.Errorf("b's %s namespace is not its own", k)
+		}
+	}
+	if out := r.must("exec", b, "sh", "-c", "cat /proc/self/uid_map; hostname"); strings.Join(strings.Fields(out), " ") != "0 400000 65536 joiner" {
+		t.Errorf("in b: %q", out)
+	}
+	c := id(t)
+	_, errOut, code := r.run("run", "-d", "--bundle", testutil.Bundle(t, join(map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user"})), c)
+	if code == 0 || !strings.Contains(errOut, "a new PID namespace inside a joined user namespace") {
+		t.Errorf("a new PID namespace in a joined user namespace: exit %d: %q", code, errOut)
+	}
+	r.assertGone(c)
+	for _, x := range []string{b, a} {
+		r.must("delete", "-f", x)
+	}
+}

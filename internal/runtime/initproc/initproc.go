@@ -51,7 +51,8 @@ func Main() {
 	if fd := envFD(process.EnvExtraFD); fd >= 0 {
 		unix.Close(fd) // the runtime binary this process was executed from
 	}
-	for _, k := range []string{process.EnvMode, process.EnvSyncFD, process.EnvFifoFD, process.EnvMntFD, process.EnvExtraFD} {
+	unshare, _ := strconv.ParseUint(os.Getenv(process.EnvUnshare), 10, 64)
+	for _, k := range []string{process.EnvMode, process.EnvSyncFD, process.EnvFifoFD, process.EnvMntFD, process.EnvExtraFD, process.EnvUnshare} {
 		os.Unsetenv(k)
 	}
 	if syncFD < 0 {
@@ -61,6 +62,13 @@ func Main() {
 	conn := process.NewConn(syncFD)
 	c := &child{conn: conn, fifoFD: fifoFD, mntFD: mntFD}
 	var err error
+	if unshare != 0 {
+		// In the user namespace nsenter joined: the namespaces made here
+		// are its own (this thread's; it executes the container process).
+		if err := unix.Unshare(int(unshare)); err != nil {
+			c.fail(fmt.Errorf("create namespaces in the joined user namespace: %w", err))
+		}
+	}
 	switch mode {
 	case "create":
 		err = c.create()

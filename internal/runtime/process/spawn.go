@@ -153,6 +153,24 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 		}
 	}
 
+	cloneflags := s.Cloneflags
+	for _, j := range userJoins {
+		if j.Kind.Flag != unix.CLONE_NEWUSER {
+			continue
+		}
+		// Namespaces made by clone would belong to the runtime's user
+		// namespace, in which the container's root has no privilege
+		// (it could not even change its mounts' propagation): the child
+		// makes them itself, inside the user namespace it joins.
+		if cloneflags&unix.CLONE_NEWPID != 0 {
+			return nil, fmt.Errorf("a new PID namespace inside a joined user namespace (%s) is not supported: join a PID namespace of that user namespace too", j.Path)
+		}
+		late := cloneflags & (unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET)
+		cloneflags &^= late
+		if late != 0 {
+			env = append(env, EnvUnshare+"="+strconv.FormatUint(uint64(late), 10))
+		}
+	}
 	exe, err := linux.SealedExe(3)
 	if err != nil {
 		return nil, fmt.Errorf("prepare runtime binary: %w", err)
@@ -165,14 +183,14 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 		Env:   env,
 		Files: files,
 		Sys: &syscall.SysProcAttr{
-			Cloneflags:                 s.Cloneflags,
+			Cloneflags:                 cloneflags,
 			UidMappings:                s.UIDMappings,
 			GidMappings:                s.GIDMappings,
 			GidMappingsEnableSetgroups: true,
 			PidFD:                      &pidfd,
 		},
 	}
-	if s.Cloneflags&unix.CLONE_NEWUSER != 0 {
+	if cloneflags&unix.CLONE_NEWUSER != 0 {
 		// Become root of the new user namespace before executing the
 		// runtime binary; the host's uid 0 is usually not mapped in it,
 		// and an unmapped caller loses every capability at execve.

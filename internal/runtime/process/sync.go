@@ -61,6 +61,10 @@ const (
 	EnvFifoFD  = "_HAKO_FIFO_FD"   // exec.fifo, create only
 	EnvMntFD   = "_HAKO_MNT_FD"    // a mount namespace to join, if any
 	EnvExtraFD = "_HAKO_FIRST_FD"  // first descriptor that is the runtime's own
+	// EnvUnshare are the namespaces (clone flags, decimal) the child
+	// makes itself once it is in the user namespace it joined, so that
+	// they belong to that one.
+	EnvUnshare = "_HAKO_UNSHARE"
 	EnvLogFD   = "_HAKO_LOG_LEVEL" // unused for now
 )
 
