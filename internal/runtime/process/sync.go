@@ -56,11 +56,11 @@ import (
 // Environment variables of the child. They are removed by the child as soon
 // as it has read them.
 const (
-	EnvMode    = "_HAKO_INIT"      // "create" or "exec"
-	EnvSyncFD  = "_HAKO_SYNC_FD"   // the socket
-	EnvFifoFD  = "_HAKO_FIFO_FD"   // exec.fifo, create only
-	EnvMntFD   = "_HAKO_MNT_FD"    // a mount namespace to join, if any
-	EnvExtraFD = "_HAKO_FIRST_FD"  // first descriptor that is the runtime's own
+	EnvMode    = "_HAKO_INIT"     // "create" or "exec"
+	EnvSyncFD  = "_HAKO_SYNC_FD"  // the socket
+	EnvFifoFD  = "_HAKO_FIFO_FD"  // exec.fifo, create only
+	EnvMntFD   = "_HAKO_MNT_FD"   // a mount namespace to join, if any
+	EnvExtraFD = "_HAKO_FIRST_FD" // first descriptor that is the runtime's own
 	// EnvUnshare are the namespaces (clone flags, decimal) the child
 	// makes itself once it is in the user namespace it joined, so that
 	// they belong to that one.
