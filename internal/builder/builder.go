@@ -105,6 +105,8 @@ type Options struct {
 	Target string
 	// NoCache runs every step; Pull pulls every FROM image anew.
 	NoCache, Pull bool
+	// Secrets are what RUN --mount=type=secret mounts, by id.
+	Secrets map[string][]byte
 	// CacheFrom are images (docker build --cache-from) whose history
 	// may stand in for steps the local cache lacks: a step whose parent
 	// is a prefix of one of them, and whose command is that image's next

@@ -453,7 +453,8 @@ func TestBuildErrors(t *testing.T) {
 		"FROM busybox\nCOPY --chmod=17777 a /\n":                             "line 2: invalid --chmod=17777: an octal mode is between 0 and 7777",
 		"FROM busybox\nCOPY --chmod=999 a /\n":                               "line 2: invalid --chmod=999: an octal mode",
 		"FROM busybox\nCOPY --chown=nobody a /\n":                            "line 2: --chown=nobody: unable to find user nobody",
-		"FROM busybox\nRUN --mount=type=secret,id=s true\n":                  "line 2: RUN --mount=type=secret is not supported",
+		"FROM busybox\nRUN --mount=type=secret,id=s,required true\n":         "line 2: RUN --mount=type=secret,id=s: the secret is required and the build has none",
+		"FROM busybox\nRUN --mount=type=ssh true\n":                          "line 2: RUN --mount=type=ssh is not supported",
 		"FROM busybox\nRUN --mount=type=bind,source=nope,target=/x true\n":   `line 2: RUN --mount=type=bind source "nope"`,
 		"FROM busybox\nRUN --mount=type=bind,source=../etc,target=/x true\n": `line 2: RUN --mount=type=bind source "../etc"`,
 		"FROM busybox\nRUN --mount=type=tmpfs true\n":                        "line 2: RUN --mount=type=tmpfs needs a target",
@@ -880,5 +881,47 @@ func TestBuildCacheFrom(t *testing.T) {
 	build(Options{NoCache: true})
 	if len(be.asked) != 0 {
 		t.Fatalf("asked without --cache-from: %q", be.asked)
+	}
+}
+
+// RUN --mount=type=secret: the build's secret as a read-only file
+// (/run/secrets/<id>, or the target) and/or a variable of the step alone;
+// a missing optional secret is left out; the value is not in the cache
+// key (a rebuild with another value hits the cache, as buildkit's).
+func TestBuildSecretMounts(t *testing.T) {
+	be := newFake(t)
+	df := "FROM busybox\nRUN --mount=type=secret,id=tok,env=TOK --mount=type=secret,id=tok --mount=type=secret,id=cert,target=/etc/cert.pem,mode=0440,uid=1000 --mount=type=secret,id=absent true\n"
+	build := func(secrets map[string][]byte) string {
+		t.Helper()
+		rep := &recorder{}
+		if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": df}), Secrets: secrets}, rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.String()
+	}
+	build(map[string][]byte{"tok": []byte("s3cret"), "cert": []byte("PEM")})
+	if len(be.runs) != 1 {
+		t.Fatalf("%d runs", len(be.runs))
+	}
+	if !slices.Contains(be.runs[0].Env, "TOK=s3cret") {
+		t.Errorf("env: %q", be.runs[0].Env)
+	}
+	var targets []string
+	for _, m := range be.runOpts[0].Mounts {
+		targets = append(targets, m.Target)
+		if !m.ReadOnly {
+			t.Errorf("secret %s is writable", m.Target)
+		}
+	}
+	if strings.Join(targets, " ") != "/run/secrets/tok /etc/cert.pem" {
+		t.Errorf("secret mounts: %q", targets)
+	}
+	if out := build(map[string][]byte{"tok": []byte("other"), "cert": []byte("PEM2")}); len(be.runs) != 1 || !strings.Contains(out, "Using cache") {
+		t.Errorf("another value missed the cache:\n%s", out)
+	}
+	for _, c := range be.commits {
+		if strings.Contains(c.CreatedBy, "s3cret") || slices.ContainsFunc(c.Config.Env, func(e string) bool { return strings.HasPrefix(e, "TOK=") }) {
+			t.Errorf("the secret is in the image: %+v", c)
+		}
 	}
 }

@@ -34,6 +34,8 @@ type RunOptions struct {
 	// removes those left empty before the step is committed, so that a
 	// mount leaves nothing in the layer, as buildkit does.
 	Stubs []string
+	// Env are variables the step alone sees (RUN --mount=type=secret,env=).
+	Env []string
 }
 
 // runOptions reads a RUN's flags: --mount (bind, cache, tmpfs), --network
@@ -71,8 +73,15 @@ func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o *
 	for _, m := range mounts {
 		switch m.Type {
 		case instructions.MountTypeBind, instructions.MountTypeCache, instructions.MountTypeTmpfs:
+		case instructions.MountTypeSecret:
+			sk, err := b.secretMount(m, o, &setups)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			key = append(key, sk)
+			continue
 		default:
-			return nil, nil, nil, fmt.Errorf("RUN --mount=type=%s is not supported: hako's builder takes no secrets or SSH agents", m.Type)
+			return nil, nil, nil, fmt.Errorf("RUN --mount=type=%s is not supported: hako's builder takes no SSH agents", m.Type)
 		}
 		target := m.Target
 		if target == "" {
@@ -391,4 +400,89 @@ func RemoveLeftovers(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// secretMount adds a RUN --mount=type=secret, buildkit's: the secret id
+// (id=, or source=, or the target's base name) from the build's secrets
+// (hako build --secret), as a read-only file at the target
+// (/run/secrets/<id> by default; mode 0400 and root's unless mode, uid,
+// gid) and/or in the environment variable env= names. A missing secret
+// fails the step when required, and is left out otherwise. The secret's
+// value is in neither the cache key nor the image.
+func (b *build) secretMount(m *instructions.Mount, o *RunOptions, setups *[]func(release *[]func()) (mounttypes.Mount, error)) (string, error) {
+	id := m.CacheID
+	if m.Source != "" {
+		id = m.Source
+	}
+	if id == "" {
+		if m.Target == "" {
+			return "", fmt.Errorf("RUN --mount=type=secret needs an id, a source or a target")
+		}
+		id = path.Base(m.Target)
+	}
+	target := m.Target
+	if target == "" && m.Env == nil {
+		target = "/run/secrets/" + path.Base(id)
+	}
+	if target != "" && !path.IsAbs(target) {
+		target = path.Join("/", b.cfg.WorkingDir, target)
+	}
+	env := ""
+	if m.Env != nil {
+		env = *m.Env
+		if env == "" {
+			env = id
+		}
+	}
+	spec := fmt.Sprintf("type=secret,id=%s,target=%s,env=%s,required=%t", id, target, env, m.Required)
+	value, ok := b.o.Secrets[id]
+	if !ok {
+		if m.Required {
+			return "", fmt.Errorf("RUN --mount=type=secret,id=%s: the secret is required and the build has none of that id (hako build --secret id=%s,src=FILE)", id, id)
+		}
+		return spec + ",missing", nil
+	}
+	if env != "" {
+		o.Env = append(o.Env, env+"="+string(value))
+	}
+	if target == "" {
+		return spec, nil
+	}
+	mode, uid, gid := fs.FileMode(0o400), 0, 0
+	if m.Mode != nil {
+		mode = fs.FileMode(*m.Mode) & fs.ModePerm
+	}
+	if m.UID != nil {
+		uid = int(*m.UID)
+	}
+	if m.GID != nil {
+		gid = int(*m.GID)
+	}
+	*setups = append(*setups, func(release *[]func()) (mounttypes.Mount, error) {
+		f, err := os.CreateTemp(b.o.TempDir, "secret-")
+		if err != nil {
+			return mounttypes.Mount{}, err
+		}
+		*release = append(*release, func() { os.Remove(f.Name()) })
+		_, err = f.Write(value)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chown(f.Name(), uid, gid)
+		}
+		if err == nil {
+			err = os.Chmod(f.Name(), mode)
+		}
+		if err != nil {
+			return mounttypes.Mount{}, fmt.Errorf("RUN --mount=type=secret,id=%s: %w", id, err)
+		}
+		return mounttypes.Mount{Type: mounttypes.TypeBind, Source: f.Name(), Target: target, ReadOnly: true}, nil
+	})
+	for p := range ancestors(target) {
+		if resolved, fi := b.be.ImagePath(context.Background(), b.image, p); fi == nil && !slices.Contains(o.Stubs, resolved) {
+			o.Stubs = append(o.Stubs, resolved)
+		}
+	}
+	return spec, nil
 }

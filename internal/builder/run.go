@@ -52,7 +52,7 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 		Image:      b.image,
 		Cmd:        argv,
 		Entrypoint: []string{},
-		Env:        b.runEnv(),
+		Env:        append(b.runEnv(), opts.Env...),
 		User:       b.cfg.User,
 		WorkingDir: b.cfg.WorkingDir,
 		Labels:     maps.Clone(b.cfg.Labels),

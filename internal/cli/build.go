@@ -29,6 +29,7 @@ func newBuild(c *CLI) *cobra.Command {
 		quiet, noCache, pull    bool
 		network, cpusetCPUs     string
 		addHosts, cacheFrom     []string
+		secrets                 []string
 		shmSize, memory         string
 		cpuShares               int64
 	)
@@ -68,6 +69,16 @@ func newBuild(c *CLI) *cobra.Command {
 			for _, l := range labels {
 				k, v, _ := strings.Cut(l, "=")
 				o.Labels[k] = v
+			}
+			for _, sec := range secrets {
+				id, val, err := readSecret(sec)
+				if err != nil {
+					return &StatusError{Status: 1, Err: err}
+				}
+				if o.Secrets == nil {
+					o.Secrets = map[string][]byte{}
+				}
+				o.Secrets[id] = val
 			}
 			var body io.Reader
 			if args[0] == "-" {
@@ -145,6 +156,7 @@ func newBuild(c *CLI) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "set metadata for the image (k=v)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "suppress the build output and print the image ID on success")
 	f.BoolVar(&noCache, "no-cache", false, "do not use cache when building the image")
+	f.StringArrayVar(&secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID), as buildx's (repeatable)")
 	f.StringArrayVar(&cacheFrom, "cache-from", nil, "images to consider as cache sources: their history stands in for steps the local cache lacks (repeatable)")
 	f.BoolVar(&pull, "pull", false, "always pull the FROM images anew")
 	f.StringVar(&target, "target", "", "build this stage (and the stages it needs) of a multi-stage Dockerfile")
@@ -278,4 +290,56 @@ func stdinContext(in io.Reader) (io.Reader, error) {
 		return nil, err
 	}
 	return &buf, nil
+}
+
+// readSecret reads a --secret: "id=ID[,src|source=FILE][,env=VAR]
+// [,type=file|env]", buildx's syntax; with neither src nor env, the
+// environment variable ID, else the file ID.
+func readSecret(spec string) (string, []byte, error) {
+	var id, src, env, typ string
+	for _, f := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return "", nil, fmt.Errorf("invalid --secret %q: want key=value fields", spec)
+		}
+		switch strings.ToLower(k) {
+		case "id":
+			id = v
+		case "src", "source":
+			src = v
+		case "env":
+			env = v
+		case "type":
+			typ = v
+		default:
+			return "", nil, fmt.Errorf("invalid --secret %q: unexpected key %q", spec, k)
+		}
+	}
+	if id == "" {
+		return "", nil, fmt.Errorf("invalid --secret %q: no id", spec)
+	}
+	switch {
+	case typ == "env" && env == "" && src == "":
+		env = id
+	case typ == "file" && src == "" && env == "":
+		src = id
+	case src == "" && env == "":
+		if _, ok := os.LookupEnv(id); ok {
+			env = id
+		} else {
+			src = id
+		}
+	}
+	if env != "" {
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", nil, fmt.Errorf("--secret %s: environment variable %s is not set", id, env)
+		}
+		return id, []byte(v), nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("--secret %s: %w", id, err)
+	}
+	return id, b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	apitypes "github.com/hako-dev/hako/internal/api/types"
 	buildtypes "github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"io"
@@ -249,8 +250,10 @@ type BuildOptions struct {
 	Pull       bool
 	// CacheFrom are images whose history stands in for missing steps.
 	CacheFrom []string
-	Target    string
-	Platform  string
+	// Secrets are what RUN --mount=type=secret mounts, by id.
+	Secrets  map[string][]byte
+	Target   string
+	Platform string
 	// Remote is a context for the daemon to fetch (a git repository or
 	// an http(s) URL) instead of the body.
 	Remote string
@@ -314,7 +317,11 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	if o.CPUSetCPUs != "" {
 		q.Set("cpusetcpus", o.CPUSetCPUs)
 	}
-	resp, err := c.stream(ctx, http.MethodPost, "/build", q, buildContext)
+	var h map[string]string
+	if len(o.Secrets) > 0 {
+		h = map[string]string{apitypes.SecretsHeader: apitypes.EncodeSecrets(o.Secrets)}
+	}
+	resp, err := c.send(ctx, http.MethodPost, "/build", q, buildContext, h)
 	if err != nil {
 		return err
 	}

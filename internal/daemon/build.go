@@ -403,6 +403,14 @@ func (d *Daemon) removeStubs(ctx context.Context, id string, stubs []string) err
 				continue
 			}
 			err = unix.Unlinkat(dir, path.Base(p), unix.AT_REMOVEDIR)
+			if err == unix.ENOTDIR {
+				// The mount point of a file (a secret, a bound file): the
+				// empty file the runtime made.
+				var st unix.Stat_t
+				if unix.Fstatat(dir, path.Base(p), &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
+					err = unix.Unlinkat(dir, path.Base(p), 0)
+				}
+			}
 			unix.Close(dir)
 			if err != nil && err != unix.ENOENT && err != unix.ENOTEMPTY && err != unix.EEXIST && err != unix.ENOTDIR {
 				return fmt.Errorf("remove %s: %w", p, err)

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/hako-dev/hako/internal/api/server/httputil"
+	apitypes "github.com/hako-dev/hako/internal/api/types"
 	"github.com/hako-dev/hako/internal/builder"
 	"github.com/hako-dev/hako/internal/errdefs"
 	buildtypes "github.com/moby/moby/api/types/build"
@@ -91,6 +92,13 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
 			return fmt.Errorf("invalid buildargs: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
+	}
+	if v := req.Header.Get(apitypes.SecretsHeader); v != "" {
+		secrets, err := apitypes.DecodeSecrets(v)
+		if err != nil {
+			return fmt.Errorf("%s: %v: %w", apitypes.SecretsHeader, err, errdefs.ErrInvalidArgument)
+		}
+		o.Secrets = secrets
 	}
 	if v := q.Get("cachefrom"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.CacheFrom); err != nil {
