@@ -41,7 +41,7 @@ func TestNetworkIPv6(t *testing.T) {
 	if got := e.must("network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{end}}", "n6"); got != "true 10.213.49.0/24 10.213.49.1 fd6b:6861:6b6f:49::/64 fd6b:6861:6b6f:49::fe \n" {
 		t.Fatalf("network inspect: %q", got)
 	}
-	e.must(append([]string{"run", "-d", "--name", "web6", "--network", "n6", "--ip6", "fd6b:6861:6b6f:49::10", "busybox"}, webCmd("web6")...)...)
+	e.must(append([]string{"run", "-d", "--name", "web6", "--network", "n6", "--ip6", "fd6b:6861:6b6f:49::10", "-p", "8080", "busybox"}, webCmd("web6")...)...)
 	if got := e.format("web6", "{{with .NetworkSettings.Networks.n6}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} {{.IPv6Gateway}} {{.IPAddress}}{{end}}"); got != "fd6b:6861:6b6f:49::10/64 fd6b:6861:6b6f:49::fe 10.213.49.2" {
 		t.Fatalf("inspect: %q", got)
 	}
@@ -62,6 +62,15 @@ nslookup -type=AAAA web6 | grep -o 'fd6b:.*'
 ping6 -c1 -W2 web6 >/dev/null && echo ping6 ok`
 	if out, code := run("--network", "n6", "busybox", "sh", "-c", script); code != 0 || out != "fd6b:6861:6b6f:49::1/64\ndefault via fd6b:6861:6b6f:49::fe\nfd6b:6861:6b6f:49::1\nhello web6\nfd6b:6861:6b6f:49::10\nping6 ok\n" {
 		t.Fatalf("IPv6 in a container: exit %d:\n%s\n%s", code, out, e.daemonLog())
+	}
+	// A port published on every address is on IPv6's too ([::], as
+	// docker binds it), relayed to the container's IPv6 address.
+	ports := strings.Fields(e.must("port", "web6", "8080"))
+	if len(ports) != 2 || !strings.HasPrefix(ports[0], "0.0.0.0:") || !strings.HasPrefix(ports[1], "[::]:") {
+		t.Fatalf("port: %q", ports)
+	}
+	if body := httpGet(t, "http://[::1]:"+strings.TrimPrefix(ports[1], "[::]:")+"/"); body != "hello web6\n" {
+		t.Fatalf("GET [::1]: %q", body)
 	}
 	// Outbound: masqueraded to the host's address on the way out.
 	if out, code := run("--network", "n6", "busybox", "sh", "-c", "timeout 3 wget -qO- 'http://[fd6b:6861:6b6f:99::2]:8099/'; exit $?"); code != 0 || out != "from fd6b:6861:6b6f:99::1" {

@@ -341,8 +341,8 @@ func (m *Manager) applyFirewall() error {
 	}
 	for _, ps := range m.ports {
 		for _, p := range ps {
-			if p.HostIP.IsLoopback() {
-				continue // DNAT cannot reach 127/8: the proxy serves it
+			if p.HostIP.IsLoopback() || p.HostIP.Is6() {
+				continue // DNAT cannot reach 127/8, and IPv6 has no DNAT: the proxy serves them
 			}
 			r.Ports = append(r.Ports, PortRule{Owner: p.owner, Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, IP: p.target.Addr(), Port: p.target.Port(), Bridge: p.bridge})
 		}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/hako-dev/hako/internal/errdefs"
 )
@@ -65,10 +67,11 @@ func (m *Manager) Publish(containerID string, ep *Endpoint, reqs []PortRequest) 
 		if !hostIP.IsValid() {
 			hostIP = netip.IPv4Unspecified()
 		}
-		if !hostIP.Is4() {
-			continue // IPv6 bindings are not supported: docker skips them on IPv4-only networks too
+		target := netip.AddrPortFrom(ep.IP, r.Port)
+		if hostIP.Is6() && ep.IP6.IsValid() {
+			target = netip.AddrPortFrom(ep.IP6, r.Port)
 		}
-		p, err := m.bindPort(containerID, r, hostIP, netip.AddrPortFrom(ep.IP, r.Port))
+		p, err := m.bindPort(containerID, r, hostIP, target)
 		if err != nil {
 			return nil, err
 		}
@@ -77,6 +80,27 @@ func (m *Manager) Publish(containerID string, ep *Endpoint, reqs []PortRequest) 
 		m.mu.Lock()
 		m.ports[containerID] = append(m.ports[containerID], p)
 		m.mu.Unlock()
+		if !r.HostIP.IsValid() && hostIPv6() {
+			// Every address: IPv6's too, on the same port, as docker
+			// binds [::] beside 0.0.0.0 (through the proxy; to the
+			// container's IPv6 address when its network has one).
+			target := netip.AddrPortFrom(ep.IP, r.Port)
+			if ep.IP6.IsValid() {
+				target = netip.AddrPortFrom(ep.IP6, r.Port)
+			}
+			one := r
+			one.HostPort, one.HostPortEnd = p.HostPort, p.HostPort
+			p6, err := m.bindPort(containerID, one, netip.IPv6Unspecified(), target)
+			if err != nil {
+				m.cfg.Log.Warn("publish on IPv6 too", "container", containerID, "error", err)
+				continue
+			}
+			p6.bridge = st.n.Bridge
+			done = append(done, p6)
+			m.mu.Lock()
+			m.ports[containerID] = append(m.ports[containerID], p6)
+			m.mu.Unlock()
+		}
 	}
 	if err := m.applyFirewall(); err != nil {
 		return nil, err
@@ -119,6 +143,13 @@ func (m *Manager) bindPort(owner string, r PortRequest, hostIP netip.Addr, targe
 	return nil, lastErr
 }
 
+// hostIPv6 reports whether the host has IPv6 (docker binds [::] only
+// then).
+func hostIPv6() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+	return err == nil && strings.TrimSpace(string(b)) == "0"
+}
+
 func portErr(ip netip.Addr, port uint16) error {
 	return fmt.Errorf("Bind for %s failed: %w: %w", netip.AddrPortFrom(ip, port), ErrPortAllocated, errdefs.ErrConflict)
 }
@@ -130,7 +161,7 @@ func (m *Manager) portTaken(proto string, ip netip.Addr, port uint16) bool {
 	defer m.mu.RUnlock()
 	for _, ps := range m.ports {
 		for _, p := range ps {
-			if p.Proto == proto && p.HostPort == port && (p.HostIP == ip || p.HostIP.IsUnspecified() || ip.IsUnspecified()) {
+			if p.Proto == proto && p.HostPort == port && p.HostIP.Is4() == ip.Is4() && (p.HostIP == ip || p.HostIP.IsUnspecified() || ip.IsUnspecified()) {
 				return true
 			}
 		}

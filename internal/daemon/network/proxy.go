@@ -30,16 +30,28 @@ type Proxy struct {
 func ListenProxy(proto string, host netip.AddrPort, target netip.AddrPort) (*Proxy, error) {
 	p := &Proxy{to: target, done: make(chan struct{}), conns: map[io.Closer]struct{}{}}
 	var err error
+	family := "4"
+	if host.Addr().Is6() {
+		family = "6" // IPv6 only ([::] does not take 0.0.0.0's port)
+	}
 	switch proto {
 	case "udp":
-		p.udp, err = net.ListenPacket("udp4", host.String())
+		p.udp, err = net.ListenPacket("udp"+family, host.String())
 	default:
-		p.tcp, err = net.Listen("tcp4", host.String())
+		p.tcp, err = net.Listen("tcp"+family, host.String())
 	}
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// family is proto for the target's address family ("tcp4", "udp6").
+func (p *Proxy) family(proto string) string {
+	if p.to.Addr().Is6() {
+		return proto + "6"
+	}
+	return proto + "4"
 }
 
 // Addr is the bound address (with the port chosen when 0 was asked).
@@ -130,7 +142,7 @@ func (p *Proxy) relayTCP(in net.Conn) {
 		return
 	}
 	defer p.track(in, false)
-	out, err := net.DialTimeout("tcp4", p.to.String(), 10*time.Second)
+	out, err := net.DialTimeout(p.family("tcp"), p.to.String(), 10*time.Second)
 	if err != nil {
 		return
 	}
@@ -176,7 +188,7 @@ func (p *Proxy) serveUDP() {
 		mu.Lock()
 		out := flows[key]
 		if out == nil {
-			out, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(p.to))
+			out, err = net.DialUDP(p.family("udp"), nil, net.UDPAddrFromAddrPort(p.to))
 			if err != nil {
 				mu.Unlock()
 				continue

@@ -104,3 +104,41 @@ func TestProxyUDP(t *testing.T) {
 		}
 	}
 }
+
+// An IPv6 listener relays to an IPv6 target, and to an IPv4 one.
+func TestProxyTCPIPv6(t *testing.T) {
+	for _, backAddr := range []string{"[::1]:0", "127.0.0.1:0"} {
+		back, err := net.Listen("tcp", backAddr)
+		if err != nil {
+			t.Skipf("no %s here: %v", backAddr, err)
+		}
+		go func() {
+			for {
+				c, err := back.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.Close() }()
+			}
+		}()
+		p, err := ListenProxy("tcp", netip.MustParseAddrPort("[::1]:0"), netip.MustParseAddrPort(back.Addr().String()))
+		if err != nil {
+			back.Close()
+			t.Fatal(err)
+		}
+		p.Start()
+		c, err := net.Dial("tcp6", p.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("six\n"))
+		c.(*net.TCPConn).CloseWrite()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		p.Close()
+		back.Close()
+		if line != "six\n" {
+			t.Fatalf("via [::1] to %s: %q", backAddr, line)
+		}
+	}
+}
