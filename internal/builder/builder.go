@@ -107,6 +107,11 @@ type Options struct {
 	NoCache, Pull bool
 	// Secrets are what RUN --mount=type=secret mounts, by id.
 	Secrets map[string][]byte
+	// KeepContainers leaves the RUN steps' containers (docker build
+	// --rm=false); by default each goes once its step is committed (or
+	// has failed: hako's builder never leaves a failed step's container,
+	// as with docker's --force-rm).
+	KeepContainers bool
 	// CacheFrom are images (docker build --cache-from) whose history
 	// may stand in for steps the local cache lacks: a step whose parent
 	// is a prefix of one of them, and whose command is that image's next

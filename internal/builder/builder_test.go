@@ -925,3 +925,19 @@ func TestBuildSecretMounts(t *testing.T) {
 		}
 	}
 }
+
+// --rm=false keeps the steps' containers; by default they go.
+func TestBuildKeepContainers(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		be := newFake(t)
+		rep := &recorder{}
+		if _, err := Build(context.Background(), be, Options{Context: contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\nRUN true\n"}), KeepContainers: keep}, rep); err != nil {
+			t.Fatal(err)
+		}
+		removed := len(be.removed)
+		said := strings.Count(rep.String(), "Removing intermediate container")
+		if keep && (removed != 0 || said != 0) || !keep && (removed != 2 || said != 2) {
+			t.Errorf("keep=%t: %d removed, %d said", keep, removed, said)
+		}
+	}
+}

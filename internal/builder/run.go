@@ -61,7 +61,7 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 	w := streamWriter{rep: b.rep, quiet: b.o.Quiet, buf: &out}
 	var id string
 	defer func() {
-		if id == "" {
+		if id == "" || b.o.KeepContainers {
 			return
 		}
 		if err := b.be.ContainerRemove(context.WithoutCancel(ctx), id, true, true); err != nil && retErr == nil {
@@ -83,7 +83,9 @@ func (b *build) run(ctx context.Context, c *instructions.RunCommand) (retErr err
 	if err != nil {
 		return err
 	}
-	b.rep.Stream(fmt.Sprintf("Removing intermediate container %s\n", shortID(id)))
+	if !b.o.KeepContainers {
+		b.rep.Stream(fmt.Sprintf("Removing intermediate container %s\n", shortID(id)))
+	}
 	b.image = nid
 	return nil
 }

@@ -27,6 +27,7 @@ func newBuild(c *CLI) *cobra.Command {
 		file, target, platform  string
 		iidFile                 string
 		quiet, noCache, pull    bool
+		rm, forceRm             bool
 		network, cpusetCPUs     string
 		addHosts, cacheFrom     []string
 		secrets                 []string
@@ -39,7 +40,7 @@ func newBuild(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := ctxOf(cmd)
-			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, CacheFrom: cacheFrom, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{},
+			o := client.BuildOptions{Tags: tags, Dockerfile: file, Quiet: quiet, NoCache: noCache, Pull: pull, CacheFrom: cacheFrom, KeepContainers: !rm, Target: target, Platform: platform, BuildArgs: map[string]*string{}, Labels: map[string]string{},
 				NetworkMode: network, ExtraHosts: addHosts, CPUShares: cpuShares, CPUSetCPUs: cpusetCPUs}
 			for _, sz := range []struct {
 				flag, v string
@@ -156,6 +157,8 @@ func newBuild(c *CLI) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "set metadata for the image (k=v)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "suppress the build output and print the image ID on success")
 	f.BoolVar(&noCache, "no-cache", false, "do not use cache when building the image")
+	f.BoolVar(&rm, "rm", true, "remove the steps' containers after a successful build (--rm=false keeps them)")
+	f.BoolVar(&forceRm, "force-rm", false, "always remove the steps' containers (hako's builder removes a failed step's anyway)")
 	f.StringArrayVar(&secrets, "secret", nil, "a secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID), as buildx's (repeatable)")
 	f.StringArrayVar(&cacheFrom, "cache-from", nil, "images to consider as cache sources: their history stands in for steps the local cache lacks (repeatable)")
 	f.BoolVar(&pull, "pull", false, "always pull the FROM images anew")

@@ -251,9 +251,11 @@ type BuildOptions struct {
 	// CacheFrom are images whose history stands in for missing steps.
 	CacheFrom []string
 	// Secrets are what RUN --mount=type=secret mounts, by id.
-	Secrets  map[string][]byte
-	Target   string
-	Platform string
+	Secrets map[string][]byte
+	// KeepContainers is --rm=false: the steps' containers stay.
+	KeepContainers bool
+	Target         string
+	Platform       string
 	// Remote is a context for the daemon to fetch (a git repository or
 	// an http(s) URL) instead of the body.
 	Remote string
@@ -289,6 +291,9 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, o Build
 	}
 	if o.Pull {
 		q.Set("pull", "1")
+	}
+	if o.KeepContainers {
+		q.Set("rm", "0")
 	}
 	if len(o.CacheFrom) > 0 {
 		b, _ := json.Marshal(o.CacheFrom)

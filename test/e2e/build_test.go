@@ -135,6 +135,15 @@ func TestBuild(t *testing.T) {
 	if got := e.must("run", "--rm", "plain"); got != "plain\n" {
 		t.Errorf("run plain: %q", got)
 	}
+	// --rm=false keeps the RUN steps' containers, as docker's does.
+	e.must("build", "--rm=false", "--no-cache", "-q", "-t", "kept", dir)
+	kept := strings.Fields(e.must("ps", "-aq"))
+	if len(kept) == 0 {
+		t.Errorf("--rm=false kept no container")
+	}
+	for _, k := range kept {
+		e.must("rm", k)
+	}
 }
 
 func snapshotCount(t *testing.T, e *hakoEnv) int {

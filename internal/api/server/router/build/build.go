@@ -84,9 +84,12 @@ func (r *Router) build(ctx context.Context, w http.ResponseWriter, req *http.Req
 		Tags:       q["t"],
 		Quiet:      boolValue(q.Get("q")),
 		NoCache:    boolValue(q.Get("nocache")),
-		Pull:       boolValue(q.Get("pull")),
-		Target:     q.Get("target"),
-		Platform:   q.Get("platform"),
+		// rm (docker's default: on) removes the steps' containers,
+		// forcerm even those of failed steps (hako always does).
+		KeepContainers: q.Get("rm") != "" && !boolValue(q.Get("rm")) && !boolValue(q.Get("forcerm")),
+		Pull:           boolValue(q.Get("pull")),
+		Target:         q.Get("target"),
+		Platform:       q.Get("platform"),
 	}
 	if v := q.Get("buildargs"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
