@@ -160,3 +160,42 @@ func TestMonitorContainers(t *testing.T) {
 		}
 	}
 }
+
+// An attach that races the process's end (the streams just closed, the
+// exit not yet recorded) ends at once: it used to register after the
+// streams were closed and wait forever (docker-compose run hung on it).
+func TestMonitorAttachAtExit(t *testing.T) {
+	testutil.RequireRoot(t)
+	c, _ := startMonitor(t)
+	bundle := testutil.Bundle(t, testutil.Spec(t, "true"))
+	for i := range 10 {
+		id := fmt.Sprintf("mon-exit-%d-%d", os.Getpid(), i)
+		if _, err := c.Create(id, CreateOptions{Bundle: bundle, OpenStdin: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Begin(id); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := c.Attach(id, "", true, true, true)
+				if err != nil {
+					return // gone already
+				}
+				defer st.Close()
+				ended := make(chan struct{})
+				go func() { io.Copy(io.Discard, st); close(ended) }()
+				select {
+				case <-ended:
+				case <-time.After(5 * time.Second):
+					t.Errorf("%s: an attach at the exit never ended", id)
+				}
+			}()
+		}
+		wg.Wait()
+		c.Forget(id, "")
+	}
+}

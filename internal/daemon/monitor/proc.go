@@ -35,9 +35,13 @@ type proc struct {
 
 	mu       sync.Mutex
 	attached map[*attachment]struct{}
-	exit     *Exit         // guarded by s.mu
-	done     chan struct{} // closed once exited and output drained
-	outputs  sync.WaitGroup
+	// ended is set (under mu) once the attached streams are closed for
+	// good: a later attach ends at once instead of waiting for output
+	// that will never come.
+	ended   bool
+	exit    *Exit         // guarded by s.mu
+	done    chan struct{} // closed once exited and output drained
+	outputs sync.WaitGroup
 }
 
 // attachment is one attached stream.
@@ -278,6 +282,7 @@ func (p *proc) finish(x Exit) {
 	for a := range p.attached {
 		p.detach(a)
 	}
+	p.ended = true
 	p.mu.Unlock()
 	p.s.exited(p, x)
 	close(p.done)
@@ -389,13 +394,13 @@ func (s *Server) attach(c *net.UnixConn, br *bufio.Reader, req *Request) {
 func (p *proc) serveStreams(c *net.UnixConn, br *bufio.Reader, stdin, stdout, stderr bool) {
 	a := &attachment{conn: c, stdout: stdout, stderr: stderr, frames: make(chan []byte, 64)}
 	p.mu.Lock()
-	select {
-	case <-p.done:
+	if p.ended {
+		// The process has ended and its streams are closed (its exit may
+		// not be recorded yet): nothing more will come.
 		p.mu.Unlock()
 		reply(c, &Response{})
 		c.Close()
 		return
-	default:
 	}
 	p.attached[a] = struct{}{}
 	p.mu.Unlock()
