@@ -620,13 +620,9 @@ func (d *Daemon) namespaceJoins(c *container.Container) (map[specs.LinuxNamespac
 		if c.IDMap != nil {
 			// The other's namespaces belong to its user namespace: this
 			// container joins that one too, as docker's do; its own new
-			// namespaces are then made inside it, which the runtime can do
-			// for all but the PID namespace.
+			// namespaces are then made inside it.
 			if other.IDMap == nil || *other.IDMap != *c.IDMap {
 				return fmt.Errorf("a container with a user namespace (--userns-remap) cannot join the %s namespace of container %s, which has another: %w", kind, strings.TrimPrefix(other.Name, "/"), errdefs.ErrInvalidArgument)
-			}
-			if !hc.PidMode.IsContainer() {
-				return fmt.Errorf("a container with a user namespace (--userns-remap) joins the %s namespace of container %s only with its PID namespace too (--pid container:%s), or with --userns=host: %w", kind, strings.TrimPrefix(other.Name, "/"), strings.TrimPrefix(other.Name, "/"), errdefs.ErrNotImplemented)
 			}
 			joins[specs.UserNamespace] = fmt.Sprintf("/proc/%d/ns/user", pid)
 		}

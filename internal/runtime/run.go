@@ -60,7 +60,7 @@ func (r *Runtime) runForeground(id string, o *RunOptions) (int, error) {
 		c.Delete(true)
 		return ExecFailureCode(err), err
 	}
-	sr.target(c.child.PidFD, c.child.Pid, relay)
+	sr.target(c.child.PidFD, c.child.Proc(), relay)
 	ws, err := c.child.Wait()
 	sr.Stop()
 	code := exitStatus(ws)
@@ -255,6 +255,11 @@ func forward(sigc <-chan os.Signal, pid int, relay *ttyRelay, done <-chan struct
 func (r *Runtime) CreateSupervised(id string, o *CreateOptions) (*Created, error) {
 	return r.create(id, o, false)
 }
+
+// WaitPid is the process a supervisor reaps for the container's exit:
+// the init, or the holder that forked it (whose exit is the init's; see
+// process.MsgPid).
+func (c *Created) WaitPid() int { return c.child.Proc() }
 
 // Begin lets a container made by CreateSupervised execute its process and
 // returns once it has (or has failed to: a *process.ChildError carrying

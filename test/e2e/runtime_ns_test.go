@@ -127,8 +127,8 @@ func TestRuntimeExecNamespaces(t *testing.T) {
 // TestRuntimeJoinUserNamespace: a container that joins another's user
 // namespace by path makes its other new namespaces inside it (they are
 // that user namespace's, so its root may change its mounts and name its
-// host), as runc's do; a new PID namespace there is refused clearly and
-// leaves nothing.
+// host), as runc's do; a new PID namespace there has the container's
+// process as its PID 1.
 func TestRuntimeJoinUserNamespace(t *testing.T) {
 	r := newRT(t)
 	a := id(t)
@@ -169,12 +169,27 @@ func TestRuntimeJoinUserNamespace(t *testing.T) {
 	if out := r.must("exec", b, "sh", "-c", "cat /proc/self/uid_map; hostname"); strings.Join(strings.Fields(out), " ") != "0 400000 65536 joiner" {
 		t.Errorf("in b: %q", out)
 	}
+	// A new PID namespace too: its PID 1 is the container's process, a
+	// child of the holder that made it, whose exit is the process's.
+	sc := join(map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user"})
+	sc.Process.Args = []string{"sh", "-c", "echo $$; cat /proc/self/uid_map; exit 7"}
 	c := id(t)
-	_, errOut, code := r.run("run", "-d", "--bundle", testutil.Bundle(t, join(map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user"})), c)
-	if code == 0 || !strings.Contains(errOut, "a new PID namespace inside a joined user namespace") {
-		t.Errorf("a new PID namespace in a joined user namespace: exit %d: %q", code, errOut)
+	out, errOut, code := r.run("run", "--bundle", testutil.Bundle(t, sc), c)
+	if code != 7 || strings.Join(strings.Fields(out), " ") != "1 0 400000 65536" {
+		t.Errorf("a new PID namespace in a joined user namespace: exit %d: %q %q", code, out, errOut)
 	}
 	r.assertGone(c)
+	d := id(t)
+	r.must("run", "-d", "--bundle", testutil.Bundle(t, join(map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user"})), d)
+	dpid := r.state(d).Pid
+	if ns(dpid, "user") != ns(apid, "user") || ns(dpid, "pid") == ns(apid, "pid") || ns(dpid, "pid") == ns(os.Getpid(), "pid") {
+		t.Errorf("d's user namespace is not a's, or its pid namespace is not its own")
+	}
+	if out := r.must("exec", d, "sh", "-c", "ps -o pid,comm | grep sleep"); strings.Fields(out)[0] != "1" {
+		t.Errorf("d's process is not its PID 1: %q", out)
+	}
+	r.must("delete", "-f", d)
+	r.assertGone(d)
 	for _, x := range []string{b, a} {
 		r.must("delete", "-f", x)
 	}

@@ -22,6 +22,7 @@ type proc struct {
 	s          *Server
 	id, execID string
 	pid        int
+	waitPid    int // the process to reap, when not pid (a holder's)
 	tty        bool
 	stdinOnce  bool
 	created    *runtime.Created // until begun
@@ -127,7 +128,7 @@ func (p *proc) create(req *Request) (*Response, error) {
 	p.s.mu.Lock()
 	p.created = c
 	p.s.mu.Unlock()
-	p.pid = c.Pid()
+	p.pid, p.waitPid = c.Pid(), c.WaitPid()
 	if req.Tty {
 		if c.Console == nil {
 			c.Delete(true)
@@ -212,9 +213,13 @@ func exitCodeOf(err error) int {
 // watch waits for the process to exit without holding a thread: the
 // pidfd is readable once the process is a zombie, then wait4 reaps it.
 func (p *proc) watch() error {
-	fd, err := unix.PidfdOpen(p.pid, unix.O_NONBLOCK)
+	pid := p.pid
+	if p.waitPid != 0 {
+		pid = p.waitPid // the holder of an init in a joined user namespace
+	}
+	fd, err := unix.PidfdOpen(pid, unix.O_NONBLOCK)
 	if err != nil {
-		return fmt.Errorf("watch pid %d: %w", p.pid, err)
+		return fmt.Errorf("watch pid %d: %w", pid, err)
 	}
 	f := os.NewFile(uintptr(fd), "pidfd")
 	go func() {
@@ -227,7 +232,7 @@ func (p *proc) watch() error {
 		code, unknown := 255, false
 		rc.Read(func(pfd uintptr) bool {
 			var ws syscall.WaitStatus
-			pid, err := syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
+			reaped, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 			switch {
 			case err == syscall.EINTR:
 				return false
@@ -243,7 +248,7 @@ func (p *proc) watch() error {
 			case err != nil:
 				unknown = true
 				return true
-			case pid == 0:
+			case reaped == 0:
 				return false // not yet: wait for readability again
 			}
 			switch {

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	goruntime "runtime"
 	"strconv"
+	"syscall"
 
 	"github.com/hako-dev/hako/internal/runtime/cgroups"
 	"github.com/hako-dev/hako/internal/runtime/process"
@@ -52,7 +54,7 @@ func Main() {
 		unix.Close(fd) // the runtime binary this process was executed from
 	}
 	unshare, _ := strconv.ParseUint(os.Getenv(process.EnvUnshare), 10, 64)
-	for _, k := range []string{process.EnvMode, process.EnvSyncFD, process.EnvFifoFD, process.EnvMntFD, process.EnvExtraFD, process.EnvUnshare} {
+	for _, k := range []string{process.EnvMode, process.EnvSyncFD, process.EnvFifoFD, process.EnvMntFD, process.EnvExtraFD, process.EnvUnshare, process.EnvHeld} {
 		os.Unsetenv(k)
 	}
 	if syncFD < 0 {
@@ -67,6 +69,11 @@ func Main() {
 		// are its own (this thread's; it executes the container process).
 		if err := unix.Unshare(int(unshare)); err != nil {
 			c.fail(fmt.Errorf("create namespaces in the joined user namespace: %w", err))
+		}
+		if unshare&unix.CLONE_NEWPID != 0 {
+			// The new PID namespace is for children: its PID 1, the init,
+			// is one, and this process holds it (see process.MsgPid).
+			c.fail(hold(mode, syncFD, fifoFD, mntFD))
 		}
 	}
 	switch mode {
@@ -153,5 +160,69 @@ func joinMountNS(fd int) error {
 		return fmt.Errorf("join mount namespace: %w", err)
 	}
 	unix.Close(fd)
+	return nil
+}
+
+// hold forks the init (this binary again, PID 1 of the PID namespace
+// just made, the same descriptors and roles, killed if this process
+// dies), names it to the runtime, relays signals to it and exits as it
+// does. It returns only on failure.
+func hold(mode string, syncFD, fifoFD, mntFD int) error {
+	env := []string{process.EnvMode + "=" + mode, process.EnvSyncFD + "=" + strconv.Itoa(syncFD), process.EnvHeld + "=1"}
+	top := syncFD
+	if fifoFD >= 0 {
+		env = append(env, process.EnvFifoFD+"="+strconv.Itoa(fifoFD))
+		top = max(top, fifoFD)
+	}
+	if mntFD >= 0 {
+		env = append(env, process.EnvMntFD+"="+strconv.Itoa(mntFD))
+		top = max(top, mntFD)
+	}
+	// The descriptors keep their numbers: stdio, the preserved ones
+	// (3 up to the socket, where the runtime put them) and ours.
+	files := make([]uintptr, top+1)
+	for i := range files {
+		files[i] = uintptr(i)
+	}
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"hako-init"}, &syscall.ProcAttr{
+		Dir: "/", Env: env, Files: files,
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		return fmt.Errorf("start the container's init in its PID namespace: %w", err)
+	}
+	conn := process.NewConn(syncFD)
+	err = conn.Send(&process.Message{Type: process.MsgPid, Pid: pid})
+	// The init speaks from here on: this process lets go of the socket
+	// (the runtime sees its end when the init executes), the fifo and
+	// the terminal.
+	for fd := 0; fd <= top; fd++ {
+		unix.Close(fd)
+	}
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	go func() {
+		for s := range sigs {
+			if s == unix.SIGCHLD || s == unix.SIGURG {
+				continue
+			}
+			unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			break
+		}
+	}
+	if ws.Signaled() {
+		signal.Reset(ws.Signal())
+		unix.Kill(os.Getpid(), ws.Signal())
+		os.Exit(128 + int(ws.Signal()))
+	}
+	os.Exit(ws.ExitStatus())
 	return nil
 }

@@ -55,12 +55,26 @@ type TimeOffset struct {
 // Child is a started child and the runtime's end of its socket.
 type Child struct {
 	Conn *Conn
-	Pid  int
+	// Pid is the init's; Holder, when not 0, the process that forked it
+	// (a new PID namespace in a joined user namespace): PidFD, Wait and
+	// the signals are the holder's, which relays signals to the init and
+	// exits as it does.
+	Pid    int
+	Holder int
 	// PidFD refers to the child for signals and waiting, immune to pid
 	// reuse; -1 where the kernel has no pidfds.
 	PidFD  int
 	waited bool
 	status syscall.WaitStatus
+}
+
+// Proc is the process the runtime waits for and signals: the holder, if
+// any, else the init.
+func (c *Child) Proc() int {
+	if c.Holder != 0 {
+		return c.Holder
+	}
+	return c.Pid
 }
 
 // Wait reaps the child and returns its wait status.
@@ -69,7 +83,7 @@ func (c *Child) Wait() (syscall.WaitStatus, error) {
 		return c.status, nil
 	}
 	for {
-		_, err := syscall.Wait4(c.Pid, &c.status, 0, nil)
+		_, err := syscall.Wait4(c.Proc(), &c.status, 0, nil)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -95,7 +109,7 @@ func (c *Child) Kill() {
 		unix.PidfdSendSignal(c.PidFD, unix.SIGKILL, nil, 0)
 		return
 	}
-	unix.Kill(c.Pid, unix.SIGKILL)
+	unix.Kill(c.Proc(), unix.SIGKILL)
 }
 
 // Start starts the runtime's binary as a child described by s.
@@ -154,6 +168,7 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 	}
 
 	cloneflags := s.Cloneflags
+	held := false
 	for _, j := range userJoins {
 		if j.Kind.Flag != unix.CLONE_NEWUSER {
 			continue
@@ -162,10 +177,11 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 		// namespace, in which the container's root has no privilege
 		// (it could not even change its mounts' propagation): the child
 		// makes them itself, inside the user namespace it joins.
-		if cloneflags&unix.CLONE_NEWPID != 0 {
-			return nil, fmt.Errorf("a new PID namespace inside a joined user namespace (%s) is not supported: join a PID namespace of that user namespace too", j.Path)
-		}
-		late := cloneflags & (unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET)
+		// A new PID namespace there is made the same way; its PID 1 must
+		// then be a child of the one that made it (the holder, see
+		// MsgPid), which the runtime learns first.
+		late := cloneflags & (unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET | unix.CLONE_NEWPID)
+		held = late&unix.CLONE_NEWPID != 0
 		cloneflags &^= late
 		if late != 0 {
 			env = append(env, EnvUnshare+"="+strconv.FormatUint(uint64(late), 10))
@@ -218,7 +234,18 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Child{Conn: conn, Pid: pid, PidFD: pidfd}, nil
+	ch := &Child{Conn: conn, Pid: pid, PidFD: pidfd}
+	if held {
+		// The holder names the init it forked before anything else.
+		msg, _, err := conn.Expect(MsgPid)
+		if err != nil {
+			ch.Kill()
+			ch.Wait()
+			return nil, err
+		}
+		ch.Holder, ch.Pid = ch.Pid, msg.Pid
+	}
+	return ch, nil
 }
 
 func fdOf(f *os.File) uintptr {

@@ -65,7 +65,10 @@ const (
 	// makes itself once it is in the user namespace it joined, so that
 	// they belong to that one.
 	EnvUnshare = "_HAKO_UNSHARE"
-	EnvLogFD   = "_HAKO_LOG_LEVEL" // unused for now
+	// EnvHeld marks the init a holder forked (see MsgPid): it dies with
+	// the holder.
+	EnvHeld  = "_HAKO_HELD"
+	EnvLogFD = "_HAKO_LOG_LEVEL" // unused for now
 )
 
 // Message types.
@@ -76,6 +79,11 @@ const (
 	MsgReady     = "ready"
 	MsgStart     = "start"
 	MsgError     = "error"
+	// MsgPid comes first from a holder: a child that joined a user
+	// namespace and made a PID namespace in it, whose PID 1 (the
+	// container's init, which speaks the rest of the protocol) it forked.
+	// The holder relays signals to it and exits as it does.
+	MsgPid = "pid"
 )
 
 // Message is one packet of the protocol.
@@ -86,6 +94,8 @@ type Message struct {
 	// executed (see ChildError.Code).
 	Code   int         `json:"code,omitempty"`
 	Config *InitConfig `json:"config,omitempty"`
+	// Pid is the init's (MsgPid).
+	Pid int `json:"pid,omitempty"`
 }
 
 // InitConfig is everything the child needs to set itself up.
