@@ -236,7 +236,9 @@ func Start(s *Spawn) (_ *Child, retErr error) {
 	}
 	ch := &Child{Conn: conn, Pid: pid, PidFD: pidfd}
 	if held {
-		// The holder names the init it forked before anything else.
+		// The holder names the init it forked before anything else (an
+		// EOF, once our copy of its end is closed, if it died).
+		childEnd.Close()
 		msg, _, err := conn.Expect(MsgPid)
 		if err != nil {
 			ch.Kill()
