@@ -132,6 +132,7 @@ func (s *Router) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		flusher.Flush()
 	}
 	enc := json.NewEncoder(w)
+	legacy := apiBefore(httputil.VersionFromContext(ctx), 1, 52)
 	send := func(m eventtypes.Message) error {
 		if !until.IsZero() && m.TimeNano > until.UnixNano() {
 			return errStop
@@ -139,7 +140,11 @@ func (s *Router) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if !f.match(m) {
 			return nil
 		}
-		if err := enc.Encode(m); err != nil {
+		var v any = m
+		if legacy {
+			v = legacyEvent(m)
+		}
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
 		if flusher != nil {
@@ -180,6 +185,40 @@ func (s *Router) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 }
 
 var errStop = fmt.Errorf("stop")
+
+// oldEvent is a message with the fields API 1.51 and older still send
+// (docker's CLI formats {{.Status}}, {{.ID}}, {{.From}} from them).
+type oldEvent struct {
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+	eventtypes.Message
+}
+
+// legacyEvent fills the old fields as docker did: for containers and
+// images, the action, the actor and (containers) the image.
+func legacyEvent(m eventtypes.Message) oldEvent {
+	e := oldEvent{Message: m}
+	switch m.Type {
+	case eventtypes.ContainerEventType:
+		e.Status, e.ID, e.From = string(m.Action), m.Actor.ID, m.Actor.Attributes["image"]
+	case eventtypes.ImageEventType:
+		e.Status, e.ID = string(m.Action), m.Actor.ID
+	}
+	return e
+}
+
+// apiBefore reports whether the API version v ("1.51"; "" is the latest)
+// is older than major.minor.
+func apiBefore(v string, major, minor int) bool {
+	if v == "" {
+		return false
+	}
+	a, b, _ := strings.Cut(v, ".")
+	x, _ := strconv.Atoi(a)
+	y, _ := strconv.Atoi(b)
+	return x < major || x == major && y < minor
+}
 
 // parseTime reads docker's timestamps: Unix seconds with an optional
 // fraction ("1700000000.5"), or RFC 3339.

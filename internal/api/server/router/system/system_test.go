@@ -1,6 +1,7 @@
 package system
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -53,5 +54,23 @@ func TestFilters(t *testing.T) {
 	}
 	if _, err := parseFilters("{bad"); err == nil {
 		t.Error("bad filters accepted")
+	}
+}
+
+// API 1.51 and older clients get docker's legacy fields (status, id,
+// from) on container and image events; newer ones do not.
+func TestLegacyEvent(t *testing.T) {
+	m := eventtypes.Message{Type: eventtypes.ContainerEventType, Action: eventtypes.ActionDie,
+		Actor: eventtypes.Actor{ID: "abc", Attributes: map[string]string{"image": "busybox", "exitCode": "0"}}}
+	b, _ := json.Marshal(legacyEvent(m))
+	var got map[string]any
+	json.Unmarshal(b, &got)
+	if got["status"] != "die" || got["id"] != "abc" || got["from"] != "busybox" || got["Action"] != "die" || got["Type"] != "container" {
+		t.Fatalf("legacy: %s", b)
+	}
+	for v, want := range map[string]bool{"1.51": true, "1.24": true, "1.52": false, "": false, "2.0": false} {
+		if apiBefore(v, 1, 52) != want {
+			t.Errorf("apiBefore(%q) != %t", v, want)
+		}
 	}
 }
