@@ -128,6 +128,10 @@ func (d *Daemon) createContainer(ctx context.Context, req CreateRequest, extend 
 		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
 		hc.BlkioWeight = 0
 	}
+	if len(hc.BlkioWeightDevice) > 0 && !blkioWeightSupported() {
+		warnings = append(warnings, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
+		hc.BlkioWeightDevice = nil
+	}
 
 	c := &container.Container{
 		ID:         d.containers.NewID(),

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"github.com/moby/moby/api/types/blkiodev"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -152,7 +153,69 @@ func Resources(hc *ctypes.HostConfig) (*specs.LinuxResources, error) {
 		w := rs.BlkioWeight
 		r.BlockIO = &specs.LinuxBlockIO{Weight: &w}
 	}
+	if err := blockIODevices(r, &rs); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// blockIODevices adds the per-device weights and throttles
+// (--blkio-weight-device, --device-read-bps and the others), each device
+// named by its path and recorded by its numbers, as docker does.
+func blockIODevices(r *specs.LinuxResources, rs *ctypes.Resources) error {
+	dev := func(flag, path string) (specs.LinuxBlockIODevice, error) {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return specs.LinuxBlockIODevice{}, invalid("%s %s: %v", flag, path, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+			return specs.LinuxBlockIODevice{}, invalid("%s %s: not a block device", flag, path)
+		}
+		return specs.LinuxBlockIODevice{Major: int64(unix.Major(uint64(st.Rdev))), Minor: int64(unix.Minor(uint64(st.Rdev)))}, nil
+	}
+	bio := func() *specs.LinuxBlockIO {
+		if r.BlockIO == nil {
+			r.BlockIO = &specs.LinuxBlockIO{}
+		}
+		return r.BlockIO
+	}
+	for _, w := range rs.BlkioWeightDevice {
+		if w == nil {
+			continue
+		}
+		if w.Weight < 10 || w.Weight > 1000 {
+			return invalid("--blkio-weight-device %s: the weight is from 10 to 1000", w.Path)
+		}
+		d, err := dev("--blkio-weight-device", w.Path)
+		if err != nil {
+			return err
+		}
+		weight := w.Weight
+		bio().WeightDevice = append(bio().WeightDevice, specs.LinuxWeightDevice{LinuxBlockIODevice: d, Weight: &weight})
+	}
+	for _, t := range []struct {
+		flag string
+		devs []*blkiodev.ThrottleDevice
+		dst  func(*specs.LinuxBlockIO) *[]specs.LinuxThrottleDevice
+	}{
+		{"--device-read-bps", rs.BlkioDeviceReadBps, func(b *specs.LinuxBlockIO) *[]specs.LinuxThrottleDevice { return &b.ThrottleReadBpsDevice }},
+		{"--device-write-bps", rs.BlkioDeviceWriteBps, func(b *specs.LinuxBlockIO) *[]specs.LinuxThrottleDevice { return &b.ThrottleWriteBpsDevice }},
+		{"--device-read-iops", rs.BlkioDeviceReadIOps, func(b *specs.LinuxBlockIO) *[]specs.LinuxThrottleDevice { return &b.ThrottleReadIOPSDevice }},
+		{"--device-write-iops", rs.BlkioDeviceWriteIOps, func(b *specs.LinuxBlockIO) *[]specs.LinuxThrottleDevice { return &b.ThrottleWriteIOPSDevice }},
+	} {
+		for _, td := range t.devs {
+			if td == nil {
+				continue
+			}
+			d, err := dev(t.flag, td.Path)
+			if err != nil {
+				return err
+			}
+			dst := t.dst(bio())
+			*dst = append(*dst, specs.LinuxThrottleDevice{LinuxBlockIODevice: d, Rate: td.Rate})
+		}
+	}
+	return nil
 }
 
 // checkCpuset validates a cpuset list ("0-2,4") and that every element

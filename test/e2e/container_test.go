@@ -195,6 +195,25 @@ func TestContainerLimits(t *testing.T) {
 	}
 	e.must("rm", "-f", id)
 	e.assertClean(id)
+	// Block I/O throttles, by device path (the first block device here).
+	ents, _ := os.ReadDir("/dev")
+	for _, ent := range ents {
+		var st syscall.Stat_t
+		p := filepath.Join("/dev", ent.Name())
+		if syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFBLK {
+			continue
+		}
+		io := strings.TrimSpace(e.must("run", "-d", "--device-read-bps", p+":1mb", "--device-write-iops", p+":100", "busybox", "sleep", "1000"))
+		want := fmt.Sprintf("%d:%d", st.Rdev>>8&0xfff, st.Rdev&0xff|st.Rdev>>12&0xfff00)
+		if got := cgroupFile(t, "blkio", io, "blkio.throttle.read_bps_device"); got != want+" 1048576" {
+			t.Errorf("blkio.throttle.read_bps_device = %q, want %q", got, want+" 1048576")
+		}
+		if got := cgroupFile(t, "blkio", io, "blkio.throttle.write_iops_device"); got != want+" 100" {
+			t.Errorf("blkio.throttle.write_iops_device = %q", got)
+		}
+		e.must("rm", "-f", io)
+		break
+	}
 }
 
 // A memory hog is OOM-killed: 137, and inspect says OOMKilled.
