@@ -134,8 +134,28 @@ func Resources(hc *ctypes.HostConfig) (*specs.LinuxResources, error) {
 		cpu.Mems = rs.CpusetMems
 		cpuSet = true
 	}
+	if rs.CPURealtimePeriod > 0 {
+		v := uint64(rs.CPURealtimePeriod)
+		cpu.RealtimePeriod = &v
+		cpuSet = true
+	}
+	if rs.CPURealtimeRuntime != 0 {
+		if rs.CPURealtimePeriod > 0 && rs.CPURealtimeRuntime > rs.CPURealtimePeriod {
+			return nil, invalid("cpu-rt-runtime cannot be higher than cpu-rt-period")
+		}
+		v := rs.CPURealtimeRuntime
+		cpu.RealtimeRuntime = &v
+		cpuSet = true
+	}
 	if cpuSet {
 		r.CPU = cpu
+	}
+	for _, rule := range rs.DeviceCgroupRules {
+		d, err := deviceCgroupRule(rule)
+		if err != nil {
+			return nil, err
+		}
+		r.Devices = append(r.Devices, d)
 	}
 
 	// Processes and block I/O.
@@ -353,4 +373,34 @@ func hostDevices() ([]specs.LinuxDevice, error) {
 		return nil
 	})
 	return out, err
+}
+
+// deviceCgroupRule reads --device-cgroup-rule: "TYPE MAJOR:MINOR ACCESS",
+// TYPE a, b or c, MAJOR and MINOR numbers or *, ACCESS of r, w and m, as
+// the devices cgroup's own syntax.
+func deviceCgroupRule(rule string) (specs.LinuxDeviceCgroup, error) {
+	bad := func() (specs.LinuxDeviceCgroup, error) {
+		return specs.LinuxDeviceCgroup{}, invalid("invalid device cgroup rule %q: want \"TYPE MAJOR:MINOR ACCESS\" (TYPE a, b or c; MAJOR and MINOR numbers or *; ACCESS of r, w, m)", rule)
+	}
+	f := strings.Fields(rule)
+	if len(f) != 3 || len(f[0]) != 1 || !strings.Contains("abc", f[0]) {
+		return bad()
+	}
+	maj, mnr, ok := strings.Cut(f[1], ":")
+	if !ok {
+		return bad()
+	}
+	num := func(v string) (*int64, bool) {
+		if v == "*" {
+			return nil, true
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		return &n, err == nil && n >= 0
+	}
+	major, ok1 := num(maj)
+	minor, ok2 := num(mnr)
+	if !ok1 || !ok2 || f[2] == "" || strings.Trim(f[2], "rwm") != "" {
+		return bad()
+	}
+	return specs.LinuxDeviceCgroup{Allow: true, Type: f[0], Major: major, Minor: minor, Access: f[2]}, nil
 }

@@ -50,3 +50,27 @@ func TestBlockIODevices(t *testing.T) {
 		}
 	}
 }
+
+// --device-cgroup-rule adds to the allowlist; a malformed rule is refused.
+func TestDeviceCgroupRules(t *testing.T) {
+	hc := &ctypes.HostConfig{Resources: ctypes.Resources{DeviceCgroupRules: []string{"c 42:* rmw", "b *:* r"}}}
+	r, err := Resources(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.Devices[len(r.Devices)-2:]
+	if got[0].Type != "c" || *got[0].Major != 42 || got[0].Minor != nil || got[0].Access != "rmw" || !got[0].Allow ||
+		got[1].Type != "b" || got[1].Major != nil || got[1].Access != "r" {
+		t.Fatalf("rules: %+v", got)
+	}
+	for _, bad := range []string{"c 42 rwm", "x 1:3 r", "c 1:3 rwx", "c a:3 r", "c 1:3"} {
+		hc := &ctypes.HostConfig{Resources: ctypes.Resources{DeviceCgroupRules: []string{bad}}}
+		if _, err := Resources(hc); err == nil || !strings.Contains(err.Error(), "invalid device cgroup rule") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	hc = &ctypes.HostConfig{Resources: ctypes.Resources{CPURealtimePeriod: 1000000, CPURealtimeRuntime: 950000}}
+	if r, err := Resources(hc); err != nil || *r.CPU.RealtimePeriod != 1000000 || *r.CPU.RealtimeRuntime != 950000 {
+		t.Fatalf("cpu-rt: %v %+v", err, r)
+	}
+}

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -295,6 +296,11 @@ func setCPUV1(dir string, c *specs.LinuxCPU) error {
 	// Real-time settings first: a task with a real-time policy cannot join
 	// a cgroup without real-time runtime.
 	if err := setPair(dir, "cpu.rt_period_us", utoa(nz(c.RealtimePeriod)), "cpu.rt_runtime_us", itoa(nz(c.RealtimeRuntime))); err != nil {
+		if errors.Is(err, unix.EINVAL) && nz(c.RealtimeRuntime) > 0 {
+			// The kernel gives a cgroup no more real-time runtime than
+			// its parent has left for its children.
+			return fmt.Errorf("%w: the parent cgroup (%s) has less real-time runtime than asked: give it some first (cpu.rt_runtime_us; dockerd's --cpu-rt-runtime)", err, path.Dir(dir))
+		}
 		return err
 	}
 	if v := nz(c.Shares); v != 0 {
