@@ -83,7 +83,10 @@ func (d *Daemon) ContainerArchive(ctx context.Context, ref, path string, start f
 
 // ContainerExtract extracts a tar into the directory path of a container
 // (PUT archive).
-func (d *Daemon) ContainerExtract(ctx context.Context, ref, path string, r io.Reader, noOverwriteDirNonDir bool) error {
+//
+// Unless copyUIDGID (docker cp -a), what is extracted is the container
+// root's, as docker makes it.
+func (d *Daemon) ContainerExtract(ctx context.Context, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error {
 	c, err := d.containers.Get(ref)
 	if err != nil {
 		return err
@@ -92,6 +95,9 @@ func (d *Daemon) ContainerExtract(ctx context.Context, ref, path string, r io.Re
 		return fmt.Errorf("container rootfs is marked read-only: %w", errdefs.ErrConflict)
 	}
 	return d.withRoot(ctx, ref, func(root string) error {
+		if !copyUIDGID {
+			r = rootOwned(r)
+		}
 		return archive.ExtractTo(root, path, unshifted(r, c.IDMap), noOverwriteDirNonDir)
 	})
 }

@@ -253,3 +253,13 @@ func unshifted(r io.Reader, m *container.IDMap) io.Reader {
 	go func() { pw.CloseWithError(archive.ShiftTar(pw, r, m.ToHost)) }()
 	return pr
 }
+
+// rootOwned is the tar stream r with every entry root's (docker cp
+// without -a).
+func rootOwned(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(archive.ShiftTar(pw, r, func(int, int) (int, int) { return 0, 0 }))
+	}()
+	return pr
+}

@@ -547,9 +547,15 @@ func TestContainerVerbs(t *testing.T) {
 	// cp both ways.
 	src := filepath.Join(t.TempDir(), "note.txt")
 	os.WriteFile(src, []byte("from the host\n"), 0o644)
+	os.Chown(src, 1234, 2345)
 	e.must("cp", src, "vb:/tmp/")
 	if got := e.must("exec", "vb", "cat", "/tmp/note.txt"); got != "from the host\n" {
 		t.Fatalf("cp in: %q", got)
+	}
+	// The copy is the container's root's, unless -a keeps the owner.
+	e.must("cp", "-a", src, "vb:/tmp/kept.txt")
+	if got := e.must("exec", "vb", "stat", "-c", "%u:%g", "/tmp/note.txt", "/tmp/kept.txt"); got != "0:0\n1234:2345\n" {
+		t.Fatalf("cp owners: %q", got)
 	}
 	dst := t.TempDir()
 	e.must("cp", "vb:/etc/passwd", dst)

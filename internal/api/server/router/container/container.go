@@ -48,7 +48,7 @@ type Backend interface {
 	ContainerExport(ctx context.Context, ref string, w io.Writer) error
 	ContainerStatPath(ctx context.Context, ref, path string) (*ctypes.PathStat, error)
 	ContainerArchive(ctx context.Context, ref, path string, start func(*ctypes.PathStat) io.Writer) error
-	ContainerExtract(ctx context.Context, ref, path string, r io.Reader, noOverwriteDirNonDir bool) error
+	ContainerExtract(ctx context.Context, ref, path string, r io.Reader, noOverwriteDirNonDir, copyUIDGID bool) error
 	ContainerCommit(ctx context.Context, ref string, o types.CommitOptions) (string, error)
 	ContainerNamespaces(ctx context.Context, ref string) (*types.ContainerNamespaces, error)
 	ExecCreate(ctx context.Context, ref string, req ctypes.ExecCreateRequest) (string, error)
@@ -567,7 +567,7 @@ func (r *Router) putArchive(ctx context.Context, w http.ResponseWriter, req *htt
 	if err != nil {
 		return err
 	}
-	if err := r.b.ContainerExtract(ctx, v["name"], p, req.Body, httputil.BoolValue(req, "noOverwriteDirNonDir")); err != nil {
+	if err := r.b.ContainerExtract(ctx, v["name"], p, req.Body, httputil.BoolValue(req, "noOverwriteDirNonDir"), httputil.BoolValue(req, "copyUIDGID")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
