@@ -93,6 +93,11 @@ func netnsPath(hc *ctypes.HostConfig) (string, bool) {
 // configuration, as docker does at create.
 func (d *Daemon) initNetworking(c *container.Container) error {
 	hc := c.HostConfig
+	if c.Config.NetworkDisabled && (hc.NetworkMode == "" || hc.NetworkMode.IsDefault() || hc.NetworkMode.IsBridge()) {
+		// Config.NetworkDisabled (docker-py's network_disabled): a network
+		// namespace with loopback alone, as docker gives.
+		hc.NetworkMode = nettypes.NetworkNone
+	}
 	if hc.NetworkMode == "" || hc.NetworkMode.IsDefault() {
 		hc.NetworkMode = nettypes.NetworkBridge
 	}

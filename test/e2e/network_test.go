@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+	"github.com/hako-dev/hako/internal/client"
 	"github.com/hako-dev/hako/internal/daemon/network"
+	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -271,6 +274,21 @@ func TestNetworkModes(t *testing.T) {
 	if out := e.must("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "lo:") || !strings.Contains(out, "UP") {
 		t.Fatalf("--network none: %q", out)
 	}
+	// docker-py's network_disabled (Config.NetworkDisabled): loopback
+	// alone, as --network none.
+	cl, err := client.New("unix://" + e.sock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := cl.ContainerCreate(context.Background(), "nonet", &ctypes.Config{Image: "busybox", Cmd: []string{"ip", "-o", "link"}, NetworkDisabled: true}, &ctypes.HostConfig{}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must("start", "-a", nd.ID)
+	if out := e.must("logs", nd.ID); strings.Count(out, "\n") != 1 || !strings.Contains(out, "lo:") {
+		t.Fatalf("NetworkDisabled: %q", out)
+	}
+	e.must("rm", nd.ID)
 	host, _ := exec.Command("ip", "-o", "link").Output()
 	if out := e.must("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link"); strings.Count(out, "\n") != strings.Count(string(host), "\n") {
 		t.Fatalf("--network host: %q", out)
