@@ -325,6 +325,9 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 		if _, err := jsonfile.ParseOptions(hc.LogConfig.Config); err != nil {
 			return err
 		}
+		if _, err := jsonfile.Attrs(hc.LogConfig.Config, jsonfile.Info{}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -742,7 +745,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	if old, err := d.rt.Load(c.ID); err == nil {
 		old.Delete(true)
 	}
-	logPath, logMax, logFiles := d.logOptions(c)
+	logPath, logMax, logFiles, logAttrs := d.logOptions(c)
 	// Exits are only seen through a subscription: make sure one is up
 	// (this starts the monitor when none runs).
 	if err := d.watchExits(); err != nil {
@@ -751,7 +754,7 @@ func (d *Daemon) startLocked(ctx context.Context, c *container.Container) (retEr
 	cs := c.HostConfig.ConsoleSize
 	pid, err := d.monitor.Create(c.ID, monitor.CreateOptions{
 		Bundle: bundle, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
-		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogFormat: c.LogFormat, ConsoleSize: [2]uint{cs[0], cs[1]},
+		LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogAttrs: logAttrs, LogFormat: c.LogFormat, ConsoleSize: [2]uint{cs[0], cs[1]},
 	})
 	if err != nil {
 		return err
@@ -1238,16 +1241,25 @@ func parseSignal(s string) (unix.Signal, error) {
 
 // logOptions is where and how the monitor logs c's output ("" path:
 // not at all).
-func (d *Daemon) logOptions(c *container.Container) (string, int64, int) {
+func (d *Daemon) logOptions(c *container.Container) (string, int64, int, map[string]string) {
 	if c.LogFormat == "cri" {
-		return c.LogPath, 0, 0
+		return c.LogPath, 0, 0, nil
 	}
 	if c.HostConfig.LogConfig.Type == "none" || c.LogPath == "" {
-		return "", 0, 0
+		return "", 0, 0, nil
 	}
 	lo, err := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config)
 	if err != nil {
-		return c.LogPath, 0, 0
+		return c.LogPath, 0, 0, nil
 	}
-	return c.LogPath, lo.MaxSize, lo.MaxFiles
+	attrs, err := jsonfile.Attrs(c.HostConfig.LogConfig.Config, logInfo(c))
+	if err != nil {
+		d.log().Warn("log attributes", "id", c.ID, "error", err)
+	}
+	return c.LogPath, lo.MaxSize, lo.MaxFiles, attrs
+}
+
+// logInfo is what --log-opt labels, env and tag may log of c.
+func logInfo(c *container.Container) jsonfile.Info {
+	return jsonfile.Info{ID: c.ID, Name: c.Name, ImageName: c.Config.Image, ImageID: c.Image, Labels: c.Config.Labels, Env: c.Config.Env}
 }

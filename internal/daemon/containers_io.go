@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -266,6 +268,11 @@ func (d *Daemon) ContainerLogs(ctx context.Context, ref string, o LogsOptions, s
 	flusher, _ := w.(interface{ Flush() })
 	err = jsonfile.Read(ctx, c.LogPath, jsonfile.ReadConfig{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow, Stdout: o.Stdout, Stderr: o.Stderr}, stopped, func(m jsonfile.Message) error {
 		line := m.Line
+		if o.Details {
+			// docker's: the entry's attributes, sorted, URL-escaped,
+			// "k=v,k=v", and a space (alone when there are none).
+			line = append(detailsPrefix(m.Attrs), line...)
+		}
 		if o.Timestamps {
 			line = append([]byte(m.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), line...)
 		}
@@ -522,4 +529,23 @@ func (d *Daemon) execProcess(c *container.Container, req *ctypes.ExecCreateReque
 		}
 	}
 	return p, nil
+}
+
+// detailsPrefix is logs --details' prefix for an entry's attributes.
+func detailsPrefix(attrs map[string]string) []byte {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b []byte
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, url.QueryEscape(k)...)
+		b = append(b, '=')
+		b = append(b, url.QueryEscape(attrs[k])...)
+	}
+	return append(b, ' ')
 }

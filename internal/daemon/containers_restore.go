@@ -260,11 +260,11 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container, procs m
 		if rc, err := d.rt.Load(c.ID); err == nil && c.State.Pid > 0 {
 			st := rc.State()
 			if st.Status == runtime.StatusRunning || st.Status == runtime.StatusPaused {
-				logPath, logMax, logFiles := d.logOptions(c)
+				logPath, logMax, logFiles, logAttrs := d.logOptions(c)
 				d.cs.mu.Lock()
 				held := d.cs.stdio[c.ID]
 				d.cs.mu.Unlock()
-				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogFormat: c.LogFormat, Stdio: held}
+				o := monitor.AdoptOptions{Tty: c.Config.Tty, StdinOnce: c.Config.StdinOnce, LogPath: logPath, LogMaxSize: logMax, LogMaxFiles: logFiles, LogAttrs: logAttrs, LogFormat: c.LogFormat, Stdio: held}
 				if err := d.monitor.Adopt(c.ID, st.Pid, o); err == nil {
 					c.Unlock()
 					return

@@ -538,6 +538,19 @@ func TestContainerVerbs(t *testing.T) {
 	if got := e.must("exec", "vb", "sh", "-c", "echo $FOO; pwd"); got != "bar\n/\n" {
 		t.Fatalf("exec: %q", got)
 	}
+	// --log-opt labels/env/tag go with each entry; logs --details shows
+	// them, docker's way (a space alone when there are none).
+	e.must("run", "--name", "logattrs", "--label", "tier=front", "-e", "REGION=eu", "--log-opt", "labels=tier", "--log-opt", "env=REGION", "--log-opt", "tag={{.Name}}", "busybox", "echo", "hello")
+	if got := e.must("logs", "--details", "logattrs"); got != "REGION=eu,tag=logattrs,tier=front hello\n" {
+		t.Fatalf("logs --details: %q", got)
+	}
+	e.must("rm", "logattrs")
+	if got := e.must("logs", "--details", "vb"); got != "" {
+		t.Fatalf("logs --details of a silent container: %q", got)
+	}
+	if _, errOut, code := e.hako("run", "--rm", "--log-opt", "labels-regex=(", "busybox", "true"); code == 0 || !strings.Contains(errOut, "labels-regex") {
+		t.Fatalf("a bad labels-regex: %d %q", code, errOut)
+	}
 	if got := e.must("exec", "-w", "/tmp", "-e", "X=1", "-u", "nobody", "vb", "sh", "-c", "echo $X $(pwd) $(id -u)"); got != "1 /tmp 65534\n" {
 		t.Fatalf("exec -w -e -u: %q", got)
 	}

@@ -193,6 +193,7 @@ type CreateOptions struct {
 	LogPath                   string
 	LogMaxSize                int64
 	LogMaxFiles               int
+	LogAttrs                  map[string]string
 	LogFormat                 string // "" (json-file) or "cri"
 	ConsoleSize               [2]uint
 }
@@ -201,7 +202,7 @@ type CreateOptions struct {
 // Begin to see all of its output.
 func (c *Client) Create(id string, o CreateOptions) (int, error) {
 	r, err := c.call(&Request{Op: "create", ID: id, Bundle: o.Bundle, Tty: o.Tty, OpenStdin: o.OpenStdin, StdinOnce: o.StdinOnce,
-		LogPath: o.LogPath, LogMaxSize: o.LogMaxSize, LogMaxFiles: o.LogMaxFiles, LogFormat: o.LogFormat, ConsoleSize: o.ConsoleSize})
+		LogPath: o.LogPath, LogMaxSize: o.LogMaxSize, LogMaxFiles: o.LogMaxFiles, LogAttrs: o.LogAttrs, LogFormat: o.LogFormat, ConsoleSize: o.ConsoleSize})
 	if err != nil {
 		return 0, err
 	}
@@ -275,6 +276,7 @@ type AdoptOptions struct {
 	LogPath        string
 	LogMaxSize     int64
 	LogMaxFiles    int
+	LogAttrs       map[string]string
 	LogFormat      string
 	// Stdio are the descriptors the daemon kept (see Stdio), by name.
 	Stdio map[string]*os.File
@@ -284,7 +286,7 @@ type AdoptOptions struct {
 // started, and to go on with its output when o.Stdio has it.
 func (c *Client) Adopt(id string, pid int, o AdoptOptions) error {
 	req := &Request{Op: "adopt", ID: id, Pid: pid, Tty: o.Tty, StdinOnce: o.StdinOnce,
-		LogPath: o.LogPath, LogMaxSize: o.LogMaxSize, LogMaxFiles: o.LogMaxFiles, LogFormat: o.LogFormat}
+		LogPath: o.LogPath, LogMaxSize: o.LogMaxSize, LogMaxFiles: o.LogMaxFiles, LogAttrs: o.LogAttrs, LogFormat: o.LogFormat}
 	var fds []int
 	for _, name := range []string{"console", "stdout", "stderr"} {
 		if f := o.Stdio[name]; f != nil {

@@ -19,7 +19,7 @@ type logWriter interface {
 func openLog(req *Request) (logWriter, error) {
 	switch req.LogFormat {
 	case "", "json-file":
-		return jsonfile.NewWriter(req.LogPath, jsonfile.Options{MaxSize: req.LogMaxSize, MaxFiles: req.LogMaxFiles})
+		return jsonfile.NewWriter(req.LogPath, jsonfile.Options{MaxSize: req.LogMaxSize, MaxFiles: req.LogMaxFiles, Attrs: req.LogAttrs})
 	case "cri":
 		return crilog.NewWriter(req.LogPath)
 	}

@@ -60,6 +60,8 @@ type Request struct {
 	LogPath     string `json:"logPath,omitempty"`
 	LogMaxSize  int64  `json:"logMaxSize,omitempty"`
 	LogMaxFiles int    `json:"logMaxFiles,omitempty"`
+	// LogAttrs go with every json-file entry (--log-opt labels, env, tag).
+	LogAttrs map[string]string `json:"logAttrs,omitempty"`
 	// LogFormat is "" for docker's json-file or "cri" for the Kubernetes
 	// CRI format (no rotation by the monitor: kubelet rotates, then asks
 	// for "reopen-log").

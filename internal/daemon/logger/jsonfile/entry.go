@@ -19,7 +19,7 @@ import (
 
 // appendEntry appends the encoded entry whose "log" value is line, plus a
 // '\n' when nl is set.
-func appendEntry(dst []byte, stream string, line []byte, nl bool, t time.Time) []byte {
+func appendEntry(dst []byte, stream string, line []byte, nl bool, t time.Time, attrs []byte) []byte {
 	dst = append(dst, `{"log":"`...)
 	dst = appendEscaped(dst, line)
 	if nl {
@@ -27,7 +27,14 @@ func appendEntry(dst []byte, stream string, line []byte, nl bool, t time.Time) [
 	}
 	dst = append(dst, `","stream":"`...)
 	dst = append(dst, stream...)
-	dst = append(dst, `","time":"`...)
+	if len(attrs) > 0 {
+		// docker's place for them: {"log":…,"stream":…,"attrs":{…},"time":…}
+		dst = append(dst, `","attrs":`...)
+		dst = append(dst, attrs...)
+		dst = append(dst, `,"time":"`...)
+	} else {
+		dst = append(dst, `","time":"`...)
+	}
 	dst = t.AppendFormat(dst, time.RFC3339Nano)
 	return append(dst, "\"}\n"...)
 }
@@ -101,14 +108,15 @@ func decodeEntry(b []byte) (Message, error) {
 		return m, nil
 	}
 	var e struct {
-		Log    *string   `json:"log"`
-		Stream string    `json:"stream"`
-		Time   time.Time `json:"time"`
+		Log    *string           `json:"log"`
+		Stream string            `json:"stream"`
+		Attrs  map[string]string `json:"attrs"`
+		Time   time.Time         `json:"time"`
 	}
 	if err := json.Unmarshal(b, &e); err != nil || e.Log == nil || e.Stream == "" {
 		return Message{}, errBadEntry
 	}
-	return Message{Line: []byte(*e.Log), Stream: internStream(e.Stream), Time: e.Time}, nil
+	return Message{Line: []byte(*e.Log), Stream: internStream(e.Stream), Time: e.Time, Attrs: e.Attrs}, nil
 }
 
 // decodeFast decodes the entries appendEntry writes (keys in any order,

@@ -12,7 +12,11 @@ package jsonfile
 
 import (
 	"fmt"
+	"os"
+	"regexp"
 	"strconv"
+	"strings"
+	"text/template"
 
 	"github.com/docker/go-units"
 
@@ -27,6 +31,9 @@ type Options struct {
 	// MaxFiles is how many files are kept, the current one included
 	// (docker's max-file, default 1).
 	MaxFiles int
+	// Attrs go with every entry ("attrs"; what --log-opt labels, env and
+	// tag pick, see Attrs).
+	Attrs map[string]string
 }
 
 // ParseOptions turns docker's --log-opt map into Options. It accepts the
@@ -71,4 +78,76 @@ func ParseOptions(m map[string]string) (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// Info is what Attrs may log of a container.
+type Info struct {
+	ID, Name, ImageName, ImageID string
+	Labels                       map[string]string
+	Env                          []string
+}
+
+// Attrs are the attributes docker's json-file driver logs with each entry
+// for the options labels and labels-regex (the container's labels by key),
+// env and env-regex (its environment variables by name) and tag (a
+// template of {{.ID}}, {{.FullID}}, {{.Name}}, {{.ImageName}},
+// {{.ImageID}}, {{.ImageFullID}}, {{.DaemonName}}); nil when none is set.
+func Attrs(opts map[string]string, info Info) (map[string]string, error) {
+	out := map[string]string{}
+	pick := func(list, re string, have map[string]string, what string) error {
+		for _, k := range strings.Split(list, ",") {
+			if v, ok := have[strings.TrimSpace(k)]; ok && k != "" {
+				out[strings.TrimSpace(k)] = v
+			}
+		}
+		if re == "" {
+			return nil
+		}
+		rx, err := regexp.Compile(re)
+		if err != nil {
+			return fmt.Errorf("log opt %s-regex %q: %v: %w", what, re, err, errdefs.ErrInvalidArgument)
+		}
+		for k, v := range have {
+			if rx.MatchString(k) {
+				out[k] = v
+			}
+		}
+		return nil
+	}
+	if err := pick(opts["labels"], opts["labels-regex"], info.Labels, "labels"); err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for _, e := range info.Env {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			env[k] = v
+		}
+	}
+	if err := pick(opts["env"], opts["env-regex"], env, "env"); err != nil {
+		return nil, err
+	}
+	if t, ok := opts["tag"]; ok && t != "" {
+		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
+		if err != nil {
+			return nil, fmt.Errorf("log opt tag %q: %v: %w", t, err, errdefs.ErrInvalidArgument)
+		}
+		short := func(s string) string {
+			s = strings.TrimPrefix(s, "sha256:")
+			return s[:min(12, len(s))]
+		}
+		host, _ := os.Hostname()
+		var b strings.Builder
+		err = tmpl.Execute(&b, map[string]string{
+			"ID": short(info.ID), "FullID": info.ID, "Name": strings.TrimPrefix(info.Name, "/"),
+			"ImageName": info.ImageName, "ImageID": short(info.ImageID), "ImageFullID": info.ImageID, "DaemonName": "hako", "Hostname": host,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("log opt tag %q: %v: %w", t, err, errdefs.ErrInvalidArgument)
+		}
+		out["tag"] = b.String()
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }

@@ -1,6 +1,11 @@
 package jsonfile
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hako-dev/hako/internal/errdefs"
@@ -20,7 +25,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := ParseOptions(tt.in)
-		if err != nil || got != tt.want {
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ParseOptions(%v) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
 	}
@@ -44,5 +49,45 @@ func TestParseOptionsErrors(t *testing.T) {
 		if !errdefs.IsInvalidArgument(err) {
 			t.Errorf("ParseOptions(%v) = %v, want an invalid-argument error", in, err)
 		}
+	}
+}
+
+// Attrs picks labels and env by name or pattern and renders the tag, as
+// docker's json-file driver; its entries carry them and read back.
+func TestAttrs(t *testing.T) {
+	info := Info{ID: "0123456789abcdef0123", Name: "/web", ImageName: "busybox", ImageID: "sha256:feedfacecafe0000",
+		Labels: map[string]string{"tier": "front", "team": "a", "other": "x"}, Env: []string{"REGION=eu", "SECRET=s", "REPLICA=2"}}
+	got, err := Attrs(map[string]string{"labels": "tier,missing", "labels-regex": "^te", "env": "REGION", "env-regex": "^REP", "tag": "{{.Name}}/{{.ID}}/{{.ImageName}}"}, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"tier": "front", "team": "a", "REGION": "eu", "REPLICA": "2", "tag": "web/0123456789ab/busybox"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Attrs = %v, want %v", got, want)
+	}
+	if a, err := Attrs(map[string]string{"max-size": "1m"}, info); a != nil || err != nil {
+		t.Fatalf("no attrs: %v %v", a, err)
+	}
+	for _, bad := range []map[string]string{{"labels-regex": "("}, {"tag": "{{.Nope"}, {"tag": "{{.Nope}}"}} {
+		if _, err := Attrs(bad, info); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	// The entries carry them.
+	p := filepath.Join(t.TempDir(), "log")
+	w, err := NewWriter(p, Options{MaxFiles: 1, Attrs: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write("stdout", []byte("hello\n"))
+	w.Close()
+	b, _ := os.ReadFile(p)
+	if !strings.Contains(string(b), `"stream":"stdout","attrs":{"REGION":"eu","REPLICA":"2","tag":"web/0123456789ab/busybox","team":"a","tier":"front"},"time":"`) {
+		t.Fatalf("entry: %s", b)
+	}
+	var msgs []Message
+	Read(context.Background(), p, ReadConfig{Tail: -1, Stdout: true, Stderr: true}, nil, func(m Message) error { msgs = append(msgs, m); return nil })
+	if len(msgs) != 1 || string(msgs[0].Line) != "hello\n" || !reflect.DeepEqual(msgs[0].Attrs, want) {
+		t.Fatalf("read back: %+v", msgs)
 	}
 }

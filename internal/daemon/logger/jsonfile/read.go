@@ -15,6 +15,9 @@ type Message struct {
 	Line   []byte // the output, with its '\n' when the entry had one
 	Stream string // "stdout" or "stderr"
 	Time   time.Time
+	// Attrs are the attributes logged with the entry (--log-opt labels,
+	// env, tag), if any.
+	Attrs map[string]string
 }
 
 // ReadConfig selects what Read sends.

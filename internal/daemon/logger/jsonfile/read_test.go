@@ -25,7 +25,7 @@ func writeLog(t *testing.T, files ...[]string) string {
 	for i, lines := range files {
 		var b []byte
 		for _, s := range lines {
-			b = appendEntry(b, s, fmt.Appendf(nil, "%s %d", s, n), true, t0.Add(time.Duration(n)*time.Second))
+			b = appendEntry(b, s, fmt.Appendf(nil, "%s %d", s, n), true, t0.Add(time.Duration(n)*time.Second), nil)
 			n++
 		}
 		name := path
@@ -330,7 +330,7 @@ func TestFollowTruncatedLine(t *testing.T) {
 	path := writeLog(t, repeat("stdout", 1))
 	f := follow(t, t.Context(), path, ReadConfig{Tail: -1})
 	f.expect(t, "stdout 0")
-	line := appendEntry(nil, "stdout", []byte("slow"), true, time.Now())
+	line := appendEntry(nil, "stdout", []byte("slow"), true, time.Now(), nil)
 	fh, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	defer fh.Close()
 	fh.Write(line[:10])

@@ -2,6 +2,7 @@ package jsonfile
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,6 +33,7 @@ type Writer struct {
 	size    int64
 	partial [2][]byte // the unterminated line of stdout, stderr
 	enc     []byte    // entries encoded but not yet written
+	attrs   []byte    // Options.Attrs as JSON, written with every entry
 	err     error     // the first error of the current call
 }
 
@@ -45,6 +47,9 @@ func NewWriter(path string, o Options) (*Writer, error) {
 		o.MaxFiles = 1
 	}
 	w := &Writer{path: path, opts: o}
+	if len(o.Attrs) > 0 {
+		w.attrs, _ = json.Marshal(o.Attrs) // sorted keys
+	}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
@@ -201,7 +206,7 @@ func (w *Writer) Close() error {
 // kept for flushBatch.
 func (w *Writer) add(stream string, line []byte, nl bool, t time.Time) {
 	start := len(w.enc)
-	w.enc = appendEntry(w.enc, stream, line, nl, t)
+	w.enc = appendEntry(w.enc, stream, line, nl, t, w.attrs)
 	n := int64(len(w.enc) - start)
 	if w.opts.MaxSize > 0 && w.size+int64(start) > 0 && w.size+int64(start)+n > w.opts.MaxSize {
 		entry := w.enc[start:]
