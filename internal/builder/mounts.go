@@ -158,16 +158,7 @@ func (b *build) runOptions(ctx context.Context, c *instructions.RunCommand) (o *
 			if id == "" {
 				id = target
 			}
-			mode, uid, gid := fs.FileMode(0o755), 0, 0
-			if m.Mode != nil {
-				mode = fs.FileMode(*m.Mode) & fs.ModePerm
-			}
-			if m.UID != nil {
-				uid = int(*m.UID)
-			}
-			if m.GID != nil {
-				gid = int(*m.GID)
-			}
+			mode, uid, gid := mountOwner(m, 0o755)
 			exclusive := m.CacheSharing == instructions.MountSharingLocked || m.CacheSharing == instructions.MountSharingPrivate
 			setups = append(setups, func(release *[]func()) (mounttypes.Mount, error) {
 				dir, rel, err := b.be.BuildCache(ctx, id, mode, uid, gid, exclusive)
@@ -448,16 +439,7 @@ func (b *build) secretMount(m *instructions.Mount, o *RunOptions, setups *[]func
 	if target == "" {
 		return spec, nil
 	}
-	mode, uid, gid := fs.FileMode(0o400), 0, 0
-	if m.Mode != nil {
-		mode = fs.FileMode(*m.Mode) & fs.ModePerm
-	}
-	if m.UID != nil {
-		uid = int(*m.UID)
-	}
-	if m.GID != nil {
-		gid = int(*m.GID)
-	}
+	mode, uid, gid := mountOwner(m, 0o400)
 	*setups = append(*setups, func(release *[]func()) (mounttypes.Mount, error) {
 		f, err := os.CreateTemp(b.o.TempDir, "secret-")
 		if err != nil {
@@ -485,4 +467,20 @@ func (b *build) secretMount(m *instructions.Mount, o *RunOptions, setups *[]func
 		}
 	}
 	return spec, nil
+}
+
+// mountOwner is a cache's or secret's mode, uid and gid: those the mount
+// gives, else def and root's.
+func mountOwner(m *instructions.Mount, def fs.FileMode) (mode fs.FileMode, uid, gid int) {
+	mode = def
+	if m.Mode != nil {
+		mode = fs.FileMode(*m.Mode) & fs.ModePerm
+	}
+	if m.UID != nil {
+		uid = int(*m.UID)
+	}
+	if m.GID != nil {
+		gid = int(*m.GID)
+	}
+	return mode, uid, gid
 }

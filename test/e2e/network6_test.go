@@ -1,18 +1,12 @@
 package e2e
 
 import (
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/nftables"
 	"github.com/hako-dev/hako/internal/daemon/network"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // IPv6 tests use fd6b:6861:6b6f::/48 (unique local: "hako" in its bytes)
@@ -35,7 +29,7 @@ func TestNetworkIPv6(t *testing.T) {
 	}
 	e := newHakoEnv(t)
 	e.busybox()
-	newOutside6(t)
+	newOutsideAt(t, "hkx6", "fd6b:6861:6b6f:99::1/64", "fd6b:6861:6b6f:99::2/64")
 	// The gateway goes with the subnet that holds it, in any flag order.
 	e.must("network", "create", "--ipv6", "--subnet", "10.213.49.0/24", "--subnet", "fd6b:6861:6b6f:49::/64", "--gateway", "fd6b:6861:6b6f:49::fe", "n6")
 	if got := e.must("network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{end}}", "n6"); got != "true 10.213.49.0/24 10.213.49.1 fd6b:6861:6b6f:49::/64 fd6b:6861:6b6f:49::fe \n" {
@@ -125,62 +119,4 @@ func ip6Chains(t *testing.T, tag string) []string {
 		}
 	}
 	return out
-}
-
-// newOutside6 makes a network namespace with fd6b:6861:6b6f:99::2/64,
-// linked to the host's fd6b:6861:6b6f:99::1/64 by a veth pair, and an
-// HTTP server in it on port 8099 that answers "from <client address>".
-// All of it goes at cleanup.
-func newOutside6(t *testing.T) {
-	t.Helper()
-	var ns netns.NsHandle
-	var err error
-	inThread(func() { ns, err = netns.New() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	host := "hkx6" + strings.ReplaceAll(t.Name(), "TestNetwork", "")[:min(8, len(t.Name())-11)]
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns))}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(host); err == nil {
-			netlink.LinkDel(l)
-		}
-	})
-	hl, _ := netlink.LinkByName(host)
-	a, _ := netlink.ParseAddr("fd6b:6861:6b6f:99::1/64")
-	a.Flags = unix.IFA_F_NODAD
-	if err := netlink.AddrAdd(hl, a); err != nil {
-		t.Fatal(err)
-	}
-	netlink.LinkSetUp(hl)
-	inside, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inside.Close()
-	il, _ := inside.LinkByName("eth0")
-	b, _ := netlink.ParseAddr("fd6b:6861:6b6f:99::2/64")
-	b.Flags = unix.IFA_F_NODAD
-	if err := inside.AddrAdd(il, b); err != nil {
-		t.Fatal(err)
-	}
-	inside.LinkSetUp(il)
-	var l net.Listener
-	inThread(func() {
-		if err = netns.Set(ns); err == nil {
-			l, err = net.Listen("tcp6", "[fd6b:6861:6b6f:99::2]:8099")
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, _, _ := net.SplitHostPort(r.RemoteAddr)
-		io.WriteString(w, "from "+h)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
 }

@@ -23,6 +23,7 @@ import (
 	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Network tests use 127.0.0.0/8, the subnets hako picks for the bridges
@@ -418,6 +419,13 @@ func TestNetworkOutboundNAT(t *testing.T) {
 // host's 10.213.99.1/30 by a veth pair, and an HTTP server in it on port
 // 8099 that answers "from <client address>". All of it goes at cleanup.
 func newOutside(t *testing.T) netns.NsHandle {
+	return newOutsideAt(t, "hkx", "10.213.99.1/30", "10.213.99.2/30")
+}
+
+// newOutsideAt is newOutside with the host's and the namespace's
+// addresses (IPv4 or IPv6, set without duplicate address detection) and
+// a prefix for the host side's name.
+func newOutsideAt(t *testing.T, prefix, hostAddr, insideAddr string) netns.NsHandle {
 	t.Helper()
 	var ns netns.NsHandle
 	var err error
@@ -426,7 +434,7 @@ func newOutside(t *testing.T) netns.NsHandle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	host := fmt.Sprintf("hkx%08x", time.Now().UnixNano()&0xffffffff)
+	host := fmt.Sprintf("%s%08x", prefix, time.Now().UnixNano()&0xffffffff)
 	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns))}); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +444,8 @@ func newOutside(t *testing.T) netns.NsHandle {
 		}
 	})
 	hl, _ := netlink.LinkByName(host)
-	a, _ := netlink.ParseAddr("10.213.99.1/30")
+	a, _ := netlink.ParseAddr(hostAddr)
+	a.Flags = unix.IFA_F_NODAD
 	if err := netlink.AddrAdd(hl, a); err != nil {
 		t.Fatal(err)
 	}
@@ -447,13 +456,16 @@ func newOutside(t *testing.T) netns.NsHandle {
 	}
 	defer inside.Close()
 	il, _ := inside.LinkByName("eth0")
-	b, _ := netlink.ParseAddr("10.213.99.2/30")
-	inside.AddrAdd(il, b)
+	b, _ := netlink.ParseAddr(insideAddr)
+	b.Flags = unix.IFA_F_NODAD
+	if err := inside.AddrAdd(il, b); err != nil {
+		t.Fatal(err)
+	}
 	inside.LinkSetUp(il)
 	var l net.Listener
 	inThread(func() {
 		if err = netns.Set(ns); err == nil {
-			l, err = net.Listen("tcp4", "10.213.99.2:8099")
+			l, err = net.Listen("tcp", net.JoinHostPort(b.IP.String(), "8099"))
 		}
 	})
 	if err != nil {
