@@ -695,13 +695,9 @@ func (d *Daemon) ContainersPrune(ctx context.Context, filters map[string][]strin
 			return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
 		}
 	}
-	var until time.Time
-	if v := filters["until"]; len(v) > 0 {
-		t, err := parseTimeFilter(v[0])
-		if err != nil {
-			return nil, err
-		}
-		until = t
+	until, err := untilFilter(filters)
+	if err != nil {
+		return nil, err
 	}
 	rep := &ctypes.PruneReport{ContainersDeleted: []string{}}
 	for _, c := range d.containers.List() {
@@ -743,6 +739,14 @@ func labelsMatch(labels map[string]string, want, notWant []string) bool {
 		}
 	}
 	return true
+}
+
+// untilFilter is a prune's "until" filter (zero when there is none).
+func untilFilter(filters map[string][]string) (time.Time, error) {
+	if v := filters["until"]; len(v) > 0 {
+		return parseTimeFilter(v[0])
+	}
+	return time.Time{}, nil
 }
 
 // parseTimeFilter reads docker's timestamps: RFC 3339, a date, unix

@@ -667,13 +667,9 @@ func (d *Daemon) PruneImages(ctx context.Context, filters map[string][]string) (
 			return nil, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
 		}
 	}
-	var until time.Time
-	if v := filters["until"]; len(v) > 0 {
-		t, err := parseTimeFilter(v[0])
-		if err != nil {
-			return nil, err
-		}
-		until = t
+	until, err := untilFilter(filters)
+	if err != nil {
+		return nil, err
 	}
 	imgs, err := d.images.List()
 	if err != nil {
@@ -707,6 +703,7 @@ func (d *Daemon) PruneImages(ctx context.Context, filters map[string][]string) (
 	// An image goes once no image is built on it: passes until one
 	// removes nothing (a child goes before its parent).
 	gone := map[digest.Digest]bool{}
+	labeled := map[digest.Digest]bool{} // label filters' verdicts, read once per image
 	for progress := true; progress; {
 		progress = false
 		children := map[digest.Digest]bool{}
@@ -720,8 +717,13 @@ func (d *Daemon) PruneImages(ctx context.Context, filters map[string][]string) (
 				continue
 			}
 			if len(filters["label"]) > 0 || len(filters["label!"]) > 0 {
-				cfg, err := d.imageConfig(img)
-				if err != nil || !labelsMatch(cfg.Config.Labels, filters["label"], filters["label!"]) {
+				ok, seen := labeled[img.ID]
+				if !seen {
+					cfg, err := d.imageConfig(img)
+					ok = err == nil && labelsMatch(cfg.Config.Labels, filters["label"], filters["label!"])
+					labeled[img.ID] = ok
+				}
+				if !ok {
 					continue
 				}
 			}
