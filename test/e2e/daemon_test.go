@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,6 +150,22 @@ func TestDaemonAutostartAndAPI(t *testing.T) {
 	st, err := os.Stat(e.sock())
 	if err != nil || st.Mode().Perm() != 0o660 || st.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("socket: %v %v", st, err)
+	}
+	// No plugins, and no swarm mode: answers, not "page not found".
+	uc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.sock())
+	}}}
+	for path, want := range map[string]string{"/v1.51/plugins": "200 []", "/v1.51/nodes": "503 This node is not a swarm manager", "/v1.51/services": "503 This node is not a swarm manager"} {
+		resp, err := uc.Get("http://hako" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, text, _ := strings.Cut(want, " ")
+		if strconv.Itoa(resp.StatusCode) != code || !strings.Contains(string(body), text) {
+			t.Errorf("GET %s: %d %s, want %s", path, resp.StatusCode, body, want)
+		}
 	}
 	// The same daemon answers the second time, with the same ID.
 	pid := e.daemonPid()
