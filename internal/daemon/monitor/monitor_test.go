@@ -196,6 +196,20 @@ func TestMonitorAttachAtExit(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		c.Forget(id, "")
+		// Forget it once its exit is recorded (the record is a file in the
+		// test's directory, which must be gone at the end).
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			ps, _, _ := c.List()
+			recorded := false
+			for _, p := range ps {
+				recorded = recorded || p.ID == id && p.Exit != nil
+			}
+			if recorded {
+				break
+			}
+		}
+		if err := c.Forget(id, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
